@@ -1,0 +1,75 @@
+"""The exception tree of credsync: one root, shallow branches.
+
+::
+
+    CredsyncError
+    ├── ConfigurationError          invalid settings; the process stops at start
+    ├── DatabaseError               a psycopg error, translated once in worker.db
+    ├── CredentialsError            raised by worker.clients.credentials (requests errors translated once)
+    │   ├── CredentialsUnavailable  no usable answer: connection refused/reset, timeout, bad token answer
+    │   └── CredentialsHTTPError    the service answered with an HTTP error status (carries status, body)
+    └── SyncError                   the outcome of a sync handler that did not succeed
+        ├── TransientSyncError      retry the row later (optionally after ``delay_ms``)
+        └── PermanentSyncError      fail the row now; retrying cannot help
+
+A *skipped* outcome (unknown learner, no certificate, ...) is not an error: it is a result
+(``worker.outcomes.Skipped``). The outbox machinery maps ``TransientSyncError`` to a Dramatiq
+retry and ``PermanentSyncError`` to an immediate failure; any other exception escaping a handler
+is treated as transient, like upstream's ``autoretry_for=(Exception,)``.
+"""
+
+from __future__ import annotations
+
+
+class CredsyncError(Exception):
+    """Root of every error credsync raises on purpose."""
+
+
+class ConfigurationError(CredsyncError):
+    """A setting is missing or invalid; the message names the variable."""
+
+
+class DatabaseError(CredsyncError):
+    """A database operation failed (the psycopg error is chained as the cause)."""
+
+
+class CredentialsError(CredsyncError):
+    """A call to the Credentials service (or its token endpoint) did not succeed."""
+
+
+class CredentialsUnavailable(CredentialsError):
+    """No usable answer: network failure, timeout, or an unusable token answer."""
+
+
+class CredentialsHTTPError(CredentialsError):
+    """The Credentials service answered with an HTTP error status.
+
+    ``retry_after_ms`` is set when the answer carried a usable ``Retry-After`` header.
+    ``body`` is the (truncated) response text, never a request header.
+    """
+
+    def __init__(
+        self, method: str, url: str, status: int, body: str, retry_after_ms: int | None = None
+    ) -> None:
+        self.method = method
+        self.url = url
+        self.status = status
+        self.body = body
+        self.retry_after_ms = retry_after_ms
+        super().__init__(f"{method} {url} answered HTTP {status}: {body}")
+
+
+class SyncError(CredsyncError):
+    """A sync handler could not finish its row."""
+
+
+class TransientSyncError(SyncError):
+    """Retry the row later; ``delay_ms`` (from a ``Retry-After``) overrides the backoff."""
+
+    def __init__(self, message: str, *, delay_ms: int | None = None) -> None:
+        self.delay_ms = delay_ms
+        super().__init__(message)
+
+
+class PermanentSyncError(SyncError):
+    """Fail the row now: the row or the platform's data is wrong and someone must act."""
