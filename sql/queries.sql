@@ -1,0 +1,230 @@
+-- Every runtime statement of credsync, each under a "-- name:" header with one line saying what it
+-- does, loaded by name by worker/queries.py. Parameters are psycopg named placeholders.
+-- "now" is injectable: each statement takes %(now)s and falls back to now() when it is NULL, so
+-- tests cross backoff and lease boundaries without sleeping.
+
+-- name: outbox_claim_due
+-- Claim due pending rows (head of their ordering key only), mark them enqueued, return id and task.
+WITH clock AS (
+    SELECT coalesce(%(now)s::timestamptz, now()) AS now
+), room AS (
+    -- Back-pressure: never hold more than max_in_flight rows between claim and finish, so a
+    -- row's time in the broker stays well inside its lease.
+    SELECT greatest(0, least(%(batch)s::int, %(max_in_flight)s::int - count(*)::int)) AS n
+    FROM credsync.outbox WHERE status IN ('enqueued', 'running')
+), due AS (
+    SELECT o.id
+    FROM credsync.outbox o, clock
+    WHERE o.status = 'pending'
+      AND o.run_after <= clock.now
+      -- Only the oldest unfinished row of an ordering key may run: one in flight per key, in
+      -- insert order. A stale snapshot can only make this more conservative, never less.
+      AND NOT EXISTS (
+          SELECT 1 FROM credsync.outbox p
+          WHERE p.ordering_key = o.ordering_key
+            AND p.id < o.id
+            AND p.status IN ('pending', 'enqueued', 'running', 'retrying'))
+    ORDER BY o.id
+    LIMIT (SELECT n FROM room)
+    FOR UPDATE OF o SKIP LOCKED
+)
+UPDATE credsync.outbox o
+SET status = 'enqueued',
+    enqueued_at = clock.now,
+    lease_until = clock.now + make_interval(secs => %(lease_s)s::int)
+FROM due, clock
+WHERE o.id = due.id
+RETURNING o.id, o.task;
+
+-- name: outbox_release
+-- Claimed rows whose message could not be sent go back to pending (a message that did get out
+-- finds them pending and does nothing).
+UPDATE credsync.outbox
+SET status = 'pending', lease_until = NULL
+WHERE id = ANY(%(ids)s::bigint[]) AND status = 'enqueued';
+
+-- name: outbox_start
+-- Begin an attempt: enqueued (or retrying, when due) -> running; a no-op for any other status.
+WITH clock AS (SELECT coalesce(%(now)s::timestamptz, now()) AS now)
+UPDATE credsync.outbox o
+SET status = 'running',
+    attempts = o.attempts + 1,
+    started_at = clock.now,
+    lease_until = clock.now + make_interval(secs => %(lease_s)s::int)
+FROM clock
+WHERE o.id = %(id)s
+  AND (o.status = 'enqueued'
+       -- A retry message may arrive slightly before run_after by the database's clock (clock
+       -- skew between hosts); a stale duplicate arriving long before it is ignored.
+       OR (o.status = 'retrying' AND o.run_after <= clock.now + interval '2 seconds'))
+RETURNING o.id, o.task, o.payload, o.attempts;
+
+-- name: outbox_status_of
+-- The status and attempts of one row (to explain a no-op start in the logs).
+SELECT status, attempts FROM credsync.outbox WHERE id = %(id)s;
+
+-- name: outbox_record_error
+-- Record the error of the current attempt on a running row (the retry/fail decision comes next).
+UPDATE credsync.outbox
+SET last_error = %(error)s
+WHERE id = %(id)s AND status = 'running' AND attempts = %(attempt)s;
+
+-- name: outbox_mark_done
+-- Finish the current attempt successfully: running -> done, with the outcome in result.
+WITH clock AS (SELECT coalesce(%(now)s::timestamptz, now()) AS now)
+UPDATE credsync.outbox o
+SET status = 'done', finished_at = clock.now, lease_until = NULL, result = %(result)s
+FROM clock
+WHERE o.id = %(id)s AND o.status = 'running' AND o.attempts = %(attempt)s
+RETURNING o.id;
+
+-- name: outbox_mark_retrying
+-- The attempt failed and Dramatiq scheduled a retry: running -> retrying, due after delay_ms.
+WITH clock AS (SELECT coalesce(%(now)s::timestamptz, now()) AS now)
+UPDATE credsync.outbox o
+SET status = 'retrying',
+    run_after = clock.now + make_interval(secs => %(delay_ms)s::float8 / 1000),
+    lease_until = clock.now + make_interval(secs => %(delay_ms)s::float8 / 1000 + %(lease_s)s::int)
+FROM clock
+WHERE o.id = %(id)s AND o.status = 'running' AND o.attempts = %(attempt)s
+RETURNING o.id;
+
+-- name: outbox_mark_failed
+-- Dramatiq gave up on the message (retries exhausted or a permanent error): -> failed.
+WITH clock AS (SELECT coalesce(%(now)s::timestamptz, now()) AS now)
+UPDATE credsync.outbox o
+SET status = 'failed',
+    finished_at = clock.now,
+    lease_until = NULL,
+    last_error = coalesce(%(error)s, o.last_error, 'the message was dropped by the broker')
+FROM clock
+WHERE o.id = %(id)s
+  AND CASE WHEN %(attempt)s::int IS NULL THEN o.status = 'enqueued'
+           ELSE o.status IN ('running', 'retrying') AND o.attempts = %(attempt)s::int END
+RETURNING o.id;
+
+-- name: outbox_extend_leases
+-- Heartbeat: extend the lease of rows this worker process is running.
+UPDATE credsync.outbox
+SET lease_until = coalesce(%(now)s::timestamptz, now()) + make_interval(secs => %(lease_s)s::int)
+WHERE id = ANY(%(ids)s::bigint[]) AND status = 'running';
+
+-- name: outbox_rescue_expired
+-- Put in-flight rows whose lease expired back to pending (or failed when no attempt is left).
+WITH clock AS (
+    SELECT coalesce(%(now)s::timestamptz, now()) AS now
+), lost AS (
+    SELECT id FROM credsync.outbox, clock
+    WHERE status IN ('enqueued', 'running', 'retrying') AND lease_until < clock.now
+    ORDER BY lease_until
+    LIMIT %(limit)s
+    FOR UPDATE SKIP LOCKED
+)
+UPDATE credsync.outbox o
+SET status = CASE WHEN o.status = 'running' AND o.attempts > %(max_retries)s THEN 'failed' ELSE 'pending' END,
+    finished_at = CASE WHEN o.status = 'running' AND o.attempts > %(max_retries)s THEN clock.now END,
+    run_after = clock.now,
+    lease_until = NULL,
+    last_error = CASE o.status
+        WHEN 'running' THEN format('attempt %%s was lost: its worker stopped without finishing it '
+                                   '(lease expired at %%s)', o.attempts, o.lease_until)
+        ELSE o.last_error END
+FROM lost, clock
+WHERE o.id = lost.id
+RETURNING o.id, o.task, o.status, o.attempts;
+
+-- name: outbox_prune_finished
+-- Delete finished rows older than their retention, in bounded batches.
+DELETE FROM credsync.outbox
+WHERE id IN (
+    SELECT id FROM credsync.outbox
+    WHERE (status = 'done' AND finished_at < coalesce(%(now)s::timestamptz, now()) - make_interval(days => %(done_days)s::int))
+       OR (status = 'failed' AND finished_at < coalesce(%(now)s::timestamptz, now()) - make_interval(days => %(failed_days)s::int))
+    LIMIT %(limit)s
+    FOR UPDATE SKIP LOCKED
+);
+
+-- name: outbox_insert
+-- Insert one row, as a host does (used for follow-up rows and by tools).
+INSERT INTO credsync.outbox (task, payload) VALUES (%(task)s, %(payload)s) RETURNING id;
+
+-- name: outbox_retry_failed
+-- Put failed rows back to pending with a fresh attempt budget (operator action).
+UPDATE credsync.outbox
+SET status = 'pending', attempts = 0, run_after = now(), finished_at = NULL, lease_until = NULL,
+    result = NULL
+WHERE id = ANY(%(ids)s::bigint[]) AND status = 'failed'
+RETURNING id;
+
+-- name: outbox_failed_ids
+-- Ids of failed rows, optionally of one task, oldest first.
+SELECT id FROM credsync.outbox
+WHERE status = 'failed' AND (%(task)s::text IS NULL OR task = %(task)s::text)
+ORDER BY id;
+
+-- name: outbox_summary
+-- Rows per task and status, with the oldest age in seconds.
+SELECT task, status, rows, extract(epoch FROM oldest_age)::float8 AS oldest_age_s
+FROM credsync.outbox_summary ORDER BY task, status;
+
+-- name: outbox_recent_failed
+-- The most recent failed rows with their last error.
+SELECT id, task, payload, attempts, last_error, finished_at
+FROM credsync.outbox WHERE status = 'failed' ORDER BY finished_at DESC, id DESC LIMIT %(limit)s;
+
+-- name: outbox_get
+-- One row, every column.
+SELECT id, task, payload, ordering_key, status, attempts, created_at, run_after, enqueued_at,
+       started_at, finished_at, lease_until, last_error, result
+FROM credsync.outbox WHERE id = %(id)s;
+
+-- name: outbox_unsettled_count
+-- How many rows are not yet done or failed.
+SELECT count(*) AS n FROM credsync.outbox WHERE status NOT IN ('done', 'failed');
+
+-- name: task_upsert
+-- Register (or update) a task the workers handle.
+INSERT INTO credsync.task (name, required_keys, ordering_scope, ordering_keys)
+VALUES (%(name)s, %(required_keys)s, %(ordering_scope)s, %(ordering_keys)s)
+ON CONFLICT (name) DO UPDATE
+SET required_keys = EXCLUDED.required_keys, ordering_scope = EXCLUDED.ordering_scope,
+    ordering_keys = EXCLUDED.ordering_keys, updated_at = now()
+WHERE (credsync.task.required_keys, credsync.task.ordering_scope, credsync.task.ordering_keys)
+      IS DISTINCT FROM (EXCLUDED.required_keys, EXCLUDED.ordering_scope, EXCLUDED.ordering_keys);
+
+-- name: task_delete_unknown
+-- Forget tasks the workers no longer handle (existing rows keep their task name).
+DELETE FROM credsync.task WHERE NOT (name = ANY(%(names)s::text[]));
+
+-- name: migration_applied_versions
+-- Versions of the migrations already applied.
+SELECT version FROM credsync.schema_migration ORDER BY version;
+
+-- name: migration_record
+-- Record one applied migration.
+INSERT INTO credsync.schema_migration (version, name) VALUES (%(version)s, %(name)s);
+
+-- name: host_credentials_config
+-- The current Credentials config of the host: the latest row by change_date, then id.
+SELECT enabled, enable_learner_issuance
+FROM credentials_credentialsapiconfig
+ORDER BY change_date DESC, id DESC
+LIMIT 1;
+
+-- name: host_course_certificate_facts
+-- What award_course_certificate needs, in one round trip: the learner, the eligible certificate of
+-- the run (status not audit_passing/audit_notpassing, SPEC §3.2 step 5), its date override, and
+-- whether the run has a course overview.
+SELECT u.id AS user_id,
+       c.id AS certificate_id,
+       c.mode AS certificate_mode,
+       c.status AS certificate_status,
+       d.date AS date_override,
+       EXISTS (SELECT 1 FROM course_overviews_courseoverview co WHERE co.id = %(course_run_key)s)
+           AS has_course_overview
+FROM auth_user u
+LEFT JOIN certificates_generatedcertificate c
+       ON c.user_id = u.id AND c.course_id = %(course_run_key)s
+      AND c.status NOT IN ('audit_passing', 'audit_notpassing')
+LEFT JOIN certificates_certificatedateoverride d ON d.generated_certificate_id = c.id
+WHERE u.username = %(username)s;

@@ -1,0 +1,133 @@
+"""Postgres access: a connection pool, transactions, and psycopg errors translated once.
+
+Connections set ``search_path`` to the host schema (``CREDSYNC_HOST_SCHEMA``), so host tables are
+named unqualified in ``sql/queries.sql`` while credsync's own objects are always ``credsync.*``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+from collections.abc import Iterator, Mapping
+from typing import Any, cast
+
+import psycopg
+import psycopg.rows
+import psycopg_pool
+
+from worker import errors, queries
+
+log = logging.getLogger(__name__)
+
+Row = dict[str, Any]
+Cursor = psycopg.Cursor[Row]
+DEFAULT_POOL_MAX = 8
+POOL_TIMEOUT_S = 30.0
+
+
+def connection_kwargs(host_schema: str, application_name: str) -> dict[str, Any]:
+    """libpq options every credsync connection uses (the schema name is validated by settings)."""
+    return {"options": f"-c search_path={host_schema}", "application_name": application_name}
+
+
+def connect(url: str, *, host_schema: str, autocommit: bool = False, application_name: str = "credsync"):  # type: ignore[no-untyped-def]
+    """A dedicated connection (for LISTEN, migrations and tools), outside any pool."""
+    try:
+        return psycopg.connect(
+            url,
+            autocommit=autocommit,
+            row_factory=psycopg.rows.dict_row,
+            **connection_kwargs(host_schema, application_name),
+        )
+    except psycopg.Error as exc:
+        raise errors.DatabaseError(f"cannot connect to the database: {_describe(exc)}") from exc
+
+
+class Database:
+    """A lazily opened pool; safe to create before a fork and use after it."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        host_schema: str,
+        max_size: int = DEFAULT_POOL_MAX,
+        application_name: str = "credsync",
+    ) -> None:
+        self._url = url
+        self._host_schema = host_schema
+        self._max_size = max_size
+        self._application_name = application_name
+        self._pool: psycopg_pool.ConnectionPool[psycopg.Connection[Row]] | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def url(self) -> str:
+        return self._url
+
+    @property
+    def host_schema(self) -> str:
+        return self._host_schema
+
+    def _get_pool(self) -> psycopg_pool.ConnectionPool[psycopg.Connection[Row]]:
+        with self._lock:
+            if self._pool is None:
+                self._pool = psycopg_pool.ConnectionPool(
+                    self._url,
+                    min_size=1,
+                    max_size=self._max_size,
+                    kwargs={
+                        "row_factory": psycopg.rows.dict_row,
+                        **connection_kwargs(self._host_schema, self._application_name),
+                    },
+                    connection_class=cast(Any, psycopg.Connection),
+                    # A restarted server leaves broken connections in the pool: check on checkout.
+                    check=psycopg_pool.ConnectionPool.check_connection,
+                    timeout=POOL_TIMEOUT_S,
+                    name=self._application_name,
+                    open=True,
+                )
+            return self._pool
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[Cursor]:
+        """A cursor in a transaction: committed on normal exit, rolled back on an exception."""
+        try:
+            with self._get_pool().connection() as conn, conn.cursor() as cur:
+                yield cur
+        except psycopg.Error as exc:
+            raise errors.DatabaseError(_describe(exc)) from exc
+        except psycopg_pool.PoolTimeout as exc:
+            raise errors.DatabaseError(f"no database connection available: {exc}") from exc
+
+    def close(self) -> None:
+        with self._lock:
+            if self._pool is not None:
+                self._pool.close()
+                self._pool = None
+
+
+def fetch_one(cur: Cursor, name: str, params: Mapping[str, Any] | None = None) -> Row | None:
+    """Run query ``name`` and return its first row (or None)."""
+    cur.execute(queries.get(name), params or {}, prepare=True)
+    return cur.fetchone()
+
+
+def fetch_all(cur: Cursor, name: str, params: Mapping[str, Any] | None = None) -> list[Row]:
+    """Run query ``name`` and return all its rows."""
+    cur.execute(queries.get(name), params or {}, prepare=True)
+    return cur.fetchall()
+
+
+def execute(cur: Cursor, name: str, params: Mapping[str, Any] | None = None) -> int:
+    """Run query ``name`` and return the number of rows it touched."""
+    cur.execute(queries.get(name), params or {}, prepare=True)
+    return cur.rowcount
+
+
+def _describe(exc: psycopg.Error) -> str:
+    diag = getattr(exc, "diag", None)
+    primary = getattr(diag, "message_primary", None) or str(exc).strip()
+    hint = getattr(diag, "message_hint", None)
+    return f"{primary} ({hint})" if hint else primary
