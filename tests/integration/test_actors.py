@@ -1,0 +1,222 @@
+"""Actors through Dramatiq (StubBroker, a real Worker) on a real database: every outcome on the row."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import dramatiq
+import pydantic
+import pytest
+from dramatiq.brokers.stub import StubBroker
+from dramatiq.middleware import CurrentMessage
+
+from worker import broker as brokers
+from worker import errors, outcomes, settings
+from worker.outbox import actors, handlers, middleware, repository, scanner
+
+QUEUE = "credsync-test"
+
+
+class ProbePayload(pydantic.BaseModel):
+    name: str = pydantic.Field(strict=True)
+    behaviour: str = "ok"
+    failures: int = 0
+
+
+class Probe:
+    """A handler whose behaviour the payload chooses; counts calls per name."""
+
+    def __init__(self) -> None:
+        self.calls: dict[str, int] = {}
+        self.lock = threading.Lock()
+
+    def __call__(self, deps: object, payload: ProbePayload) -> outcomes.Outcome:
+        with self.lock:
+            self.calls[payload.name] = self.calls.get(payload.name, 0) + 1
+            call = self.calls[payload.name]
+        if payload.behaviour == "skip":
+            return outcomes.Skipped("nothing_to_do", "no reason to send")
+        if payload.behaviour == "permanent":
+            raise errors.PermanentSyncError("the data is wrong")
+        if payload.behaviour == "crash" and call <= payload.failures:
+            raise RuntimeError("unexpected bug")
+        if payload.behaviour == "transient" and call <= payload.failures:
+            raise errors.TransientSyncError(f"service unavailable (call {call})")
+        if payload.behaviour == "follow":
+            return outcomes.Sent(
+                {"n": call}, (outcomes.FollowUp("probe", {"name": payload.name + "-child"}),)
+            )
+        return outcomes.Sent({"n": call})
+
+
+class Harness:
+    def __init__(self, database: Any, sql: Any, *, max_retries: int = 2) -> None:
+        sql.execute(
+            "INSERT INTO credsync.task (name, required_keys, ordering_scope, ordering_keys)"
+            " VALUES ('probe', '{name}', 'probe', '{name}') ON CONFLICT DO NOTHING"
+        )
+        self.sql = sql
+        self.probe = Probe()
+        self.registry = handlers.Registry(
+            [handlers.TaskSpec("probe", ProbePayload, self.probe, ("name",), "probe", ("name",))]
+        )
+        self.broker = StubBroker()
+        self.broker.emit_after("process_boot")
+        config = settings.load_core(
+            {
+                "DATABASE_URL": "postgresql://unused/x",
+                "CREDSYNC_MAX_RETRIES": max_retries,
+                "CREDSYNC_MIN_BACKOFF_MS": 10,
+                "CREDSYNC_MAX_BACKOFF_MS": 40,
+            }
+        )
+        brokers.apply_retry_policy(self.broker, config)
+        self.broker.add_middleware(CurrentMessage())
+        self.outbox = repository.Outbox(database, lease_s=30)
+        self.runtime = actors.Runtime(self.outbox, deps=None)
+        self.broker.add_middleware(middleware.OutboxRows(lambda: self.runtime, {"probe"}, lease_s=30))
+        self.actors = actors.declare(
+            self.broker, self.registry, lambda: self.runtime, queue_name=QUEUE, time_limit_ms=10_000
+        )
+        self.scanner = scanner.Scanner(
+            self.outbox,
+            self.send,
+            known_tasks={"probe"},
+            gate=lambda: None,
+            batch=100,
+            max_in_flight=1000,
+            max_retries=max_retries,
+            rescue_every_s=3600,
+        )
+        self.worker = dramatiq.Worker(self.broker, worker_timeout=50)
+        self.worker.start()
+
+    def send(self, row: Any) -> None:
+        self.broker.enqueue(actors.message_for(row.id, row.task, QUEUE))
+
+    def insert(self, **payload: Any) -> int:
+        row = self.sql.execute(
+            "INSERT INTO credsync.outbox (task, payload) VALUES ('probe', %s) RETURNING id",
+            (pydantic.TypeAdapter(dict).dump_json(payload).decode(),),
+        ).fetchone()
+        return int(row["id"])
+
+    def drain(self) -> None:
+        """Scan and process until nothing is left to claim or run."""
+        for _ in range(200):
+            result = self.scanner.run_once(rescue=False)
+            self.broker.join(QUEUE, fail_fast=False)
+            self.broker.join(f"{QUEUE}.DQ", fail_fast=False)
+            self.worker.join()
+            if result.claimed == 0 and self.outbox.unsettled_count() == 0:
+                return
+        raise AssertionError("the outbox did not settle")
+
+    def row(self, row_id: int) -> dict[str, Any]:
+        found = self.outbox.get(row_id)
+        assert found is not None
+        return found
+
+    def stop(self) -> None:
+        self.worker.stop()
+        self.broker.close()
+
+
+@pytest.fixture
+def harness(database, sql) -> Iterator[Harness]:  # type: ignore[no-untyped-def]
+    h = Harness(database, sql)
+    yield h
+    h.stop()
+
+
+def test_a_successful_row_ends_done_with_its_result(harness: Harness) -> None:
+    row_id = harness.insert(name="a")
+    harness.drain()
+    row = harness.row(row_id)
+    assert (row["status"], row["attempts"], row["result"], row["last_error"]) == (
+        "done",
+        1,
+        {"outcome": "sent", "n": 1},
+        None,
+    )
+    assert row["finished_at"] is not None
+
+
+def test_a_skipped_row_ends_done_with_the_reason(harness: Harness) -> None:
+    row_id = harness.insert(name="a", behaviour="skip")
+    harness.drain()
+    assert harness.row(row_id)["result"] == {
+        "outcome": "skipped",
+        "reason": "nothing_to_do",
+        "message": "no reason to send",
+    }
+
+
+def test_a_transient_failure_is_retried_and_its_error_kept(harness: Harness) -> None:
+    row_id = harness.insert(name="a", behaviour="transient", failures=2)
+    harness.drain()
+    row = harness.row(row_id)
+    assert (row["status"], row["attempts"]) == ("done", 3)
+    assert row["last_error"] == "service unavailable (call 2)"
+
+
+def test_an_unexpected_exception_is_retried_like_upstream(harness: Harness) -> None:
+    row_id = harness.insert(name="a", behaviour="crash", failures=1)
+    harness.drain()
+    row = harness.row(row_id)
+    assert (row["status"], row["attempts"], row["last_error"]) == ("done", 2, "RuntimeError: unexpected bug")
+
+
+def test_a_row_fails_when_its_retries_run_out(harness: Harness) -> None:
+    row_id = harness.insert(name="a", behaviour="transient", failures=99)
+    harness.drain()
+    row = harness.row(row_id)
+    assert (row["status"], row["attempts"]) == ("failed", 3)  # max_retries=2: three attempts
+    assert row["last_error"] == "service unavailable (call 3)"
+    assert harness.probe.calls["a"] == 3
+
+
+def test_a_permanent_error_fails_the_row_at_once(harness: Harness) -> None:
+    row_id = harness.insert(name="a", behaviour="permanent")
+    harness.drain()
+    row = harness.row(row_id)
+    assert (row["status"], row["attempts"], row["last_error"]) == ("failed", 1, "the data is wrong")
+
+
+def test_a_malformed_payload_fails_with_a_message_while_other_rows_go_on(harness: Harness) -> None:
+    bad = harness.insert(name=42)
+    good = harness.insert(name="b")
+    harness.drain()
+    bad_row = harness.row(bad)
+    assert bad_row["status"] == "failed"
+    assert bad_row["last_error"] == "invalid payload for probe: name: Input should be a valid string (got 42)"
+    assert harness.row(good)["status"] == "done"
+
+
+def test_a_redelivered_message_for_a_finished_row_does_nothing(harness: Harness) -> None:
+    row_id = harness.insert(name="a")
+    harness.drain()
+    harness.send(type("R", (), {"id": row_id, "task": "probe"})())
+    harness.broker.join(QUEUE)
+    harness.worker.join()
+    assert harness.probe.calls["a"] == 1
+    assert harness.row(row_id)["attempts"] == 1
+
+
+def test_follow_up_rows_are_inserted_when_the_row_is_done_and_then_run(harness: Harness) -> None:
+    parent = harness.insert(name="p", behaviour="follow")
+    harness.drain()
+    children = harness.sql.execute(
+        "SELECT id, status, payload FROM credsync.outbox WHERE id <> %s", (parent,)
+    ).fetchall()
+    assert [(c["status"], c["payload"]["name"]) for c in children] == [("done", "p-child")]
+
+
+def test_rows_of_one_ordering_key_run_one_at_a_time_in_insert_order(harness: Harness) -> None:
+    ids = [harness.insert(name="same", behaviour="transient", failures=1) for _ in range(3)]
+    harness.drain()
+    starts = [harness.row(i)["started_at"] for i in ids]
+    finishes = [harness.row(i)["finished_at"] for i in ids]
+    assert all(finishes[i] <= starts[i + 1] for i in range(len(ids) - 1))

@@ -1,0 +1,158 @@
+"""The Dramatiq actors: one per task, each a thin wrapper around ``execute_row``.
+
+``execute_row`` is the life of one attempt: guarded start (a no-op for a finished or already
+running row), the handler, then the outcome on the row. Failures are recorded on the row and
+handed to Dramatiq's Retries middleware: ``TransientSyncError`` (and any unexpected exception)
+retries, ``PermanentSyncError`` is in the actors' ``throws`` and fails at once. The
+``OutboxRows`` middleware mirrors Dramatiq's decision onto the row (retrying / failed).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Any, Generic
+
+import dramatiq
+from dramatiq.middleware import CurrentMessage
+
+from worker import errors, outcomes
+from worker.outbox import handlers, repository
+
+log = logging.getLogger(__name__)
+
+#: Message option carrying the row's attempt number, so later hooks guard on the same attempt.
+ATTEMPT_OPTION = "credsync_attempt"
+
+
+class InFlight:
+    """The rows this process is running now (for the lease heartbeat)."""
+
+    def __init__(self) -> None:
+        self._ids: set[int] = set()
+        self._lock = threading.Lock()
+
+    def add(self, row_id: int) -> None:
+        with self._lock:
+            self._ids.add(row_id)
+
+    def discard(self, row_id: int) -> None:
+        with self._lock:
+            self._ids.discard(row_id)
+
+    def snapshot(self) -> list[int]:
+        with self._lock:
+            return sorted(self._ids)
+
+
+@dataclasses.dataclass
+class Runtime(Generic[handlers.Deps]):
+    """What running a row needs in a worker process (built lazily, after the fork)."""
+
+    outbox: repository.Outbox
+    deps: handlers.Deps
+    in_flight: InFlight = dataclasses.field(default_factory=InFlight)
+
+
+def execute_row(runtime: Runtime[Any], spec: handlers.TaskSpec[Any], row_id: int) -> None:
+    """Run one attempt of row ``row_id``; raise to let Dramatiq retry or fail it."""
+    row = runtime.outbox.start(row_id)
+    if row is None:
+        state = runtime.outbox.status_of(row_id)
+        log.info("row %d (%s): not started, it is %s", row_id, spec.name, state[0] if state else "gone")
+        return
+    message = CurrentMessage.get_current_message()
+    if message is not None:
+        message.options[ATTEMPT_OPTION] = row.attempt
+        # The row counts attempts across lost messages too: Retries counts from the row.
+        message.options["retries"] = row.attempt - 1
+    runtime.in_flight.add(row.id)
+    started = time.monotonic()
+    try:
+        outcome = spec.execute(runtime.deps, row.payload)
+    except errors.PermanentSyncError as exc:
+        _record(runtime, row.id, row.attempt, str(exc), spec.name, started, "failed")
+        raise
+    except errors.TransientSyncError as exc:
+        _record(runtime, row.id, row.attempt, str(exc), spec.name, started, "will retry")
+        raise dramatiq.Retry(str(exc), delay=exc.delay_ms) from exc
+    except Exception as exc:
+        _record(
+            runtime, row.id, row.attempt, f"{type(exc).__name__}: {exc}", spec.name, started, "will retry"
+        )
+        raise
+    finally:
+        runtime.in_flight.discard(row.id)
+    won = runtime.outbox.mark_done(
+        row.id, row.attempt, outcome.as_result(), [(f.task, f.payload) for f in outcome.follow_ups]
+    )
+    log.info(
+        "row %d (%s) attempt %d: done, %s in %.0f ms%s",
+        row.id,
+        spec.name,
+        row.attempt,
+        _describe(outcome),
+        (time.monotonic() - started) * 1000,
+        "" if won else " (the row had moved on; result not recorded)",
+    )
+
+
+def _record(
+    runtime: Runtime[Any], row_id: int, attempt: int, error: str, task: str, started: float, what: str
+) -> None:
+    log.warning(
+        "row %d (%s) attempt %d: %s after %.0f ms: %s",
+        row_id,
+        task,
+        attempt,
+        what,
+        (time.monotonic() - started) * 1000,
+        error,
+    )
+    runtime.outbox.record_error(row_id, attempt, error)
+
+
+def _describe(outcome: outcomes.Outcome) -> str:
+    if isinstance(outcome, outcomes.Skipped):
+        return f"skipped ({outcome.reason})"
+    return "sent"
+
+
+def declare(
+    broker: dramatiq.Broker,
+    registry: handlers.Registry[Any],
+    runtime: Callable[[], Runtime[Any]],
+    *,
+    queue_name: str,
+    time_limit_ms: int,
+) -> dict[str, dramatiq.Actor[Any, Any]]:
+    """Declare one actor per registered task on ``broker``; ``runtime`` is called per message."""
+    declared = {}
+    for spec in registry:
+        declared[spec.name] = dramatiq.actor(
+            actor_name=spec.name,
+            queue_name=queue_name,
+            broker=broker,
+            throws=(errors.PermanentSyncError,),
+            time_limit=time_limit_ms,
+        )(_actor_function(spec, runtime))
+    return declared
+
+
+def _actor_function(
+    spec: handlers.TaskSpec[Any], runtime: Callable[[], Runtime[Any]]
+) -> Callable[[int], None]:
+    def run(row_id: int) -> None:
+        execute_row(runtime(), spec, row_id)
+
+    run.__name__ = spec.name
+    run.__qualname__ = spec.name
+    return run
+
+
+def message_for(row_id: int, task: str, queue_name: str) -> dramatiq.Message[Any]:
+    """The message the scanner sends for a claimed row: the row id only."""
+    return dramatiq.Message(queue_name=queue_name, actor_name=task, args=(row_id,), kwargs={}, options={})

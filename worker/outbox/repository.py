@@ -1,0 +1,168 @@
+"""Every read and guarded write of ``credsync.outbox``: one small function per named query."""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
+
+from psycopg.types.json import Jsonb
+
+from worker import db
+from worker.outbox import rows
+
+Clock = Callable[[], datetime.datetime | None]
+
+
+def database_clock() -> datetime.datetime | None:
+    """The production clock: None lets each statement use the database's now()."""
+    return None
+
+
+class Outbox:
+    """The outbox table, bound to a database, a lease length and a clock."""
+
+    def __init__(self, database: db.Database, *, lease_s: int, clock: Clock = database_clock) -> None:
+        self.database = database
+        self.lease_s = lease_s
+        self.clock = clock
+
+    def claim_due(self, *, batch: int, max_in_flight: int) -> list[rows.Claimed]:
+        with self.database.transaction() as cur:
+            found = db.fetch_all(
+                cur,
+                "outbox_claim_due",
+                {
+                    "now": self.clock(),
+                    "batch": batch,
+                    "max_in_flight": max_in_flight,
+                    "lease_s": self.lease_s,
+                },
+            )
+        return sorted((rows.Claimed(r["id"], r["task"]) for r in found), key=lambda r: r.id)
+
+    def release(self, ids: Sequence[int]) -> int:
+        """Put claimed rows whose message could not be sent back to pending."""
+        with self.database.transaction() as cur:
+            return db.execute(cur, "outbox_release", {"ids": list(ids)})
+
+    def start(self, row_id: int) -> rows.Started | None:
+        with self.database.transaction() as cur:
+            row = db.fetch_one(
+                cur, "outbox_start", {"id": row_id, "now": self.clock(), "lease_s": self.lease_s}
+            )
+        if row is None:
+            return None
+        return rows.Started(row["id"], row["task"], row["payload"], row["attempts"])
+
+    def status_of(self, row_id: int) -> tuple[rows.Status, int] | None:
+        with self.database.transaction() as cur:
+            row = db.fetch_one(cur, "outbox_status_of", {"id": row_id})
+        return None if row is None else (rows.Status(row["status"]), row["attempts"])
+
+    def record_error(self, row_id: int, attempt: int, error: str) -> bool:
+        with self.database.transaction() as cur:
+            return (
+                db.execute(cur, "outbox_record_error", {"id": row_id, "attempt": attempt, "error": error})
+                == 1
+            )
+
+    def mark_done(
+        self,
+        row_id: int,
+        attempt: int,
+        result: Mapping[str, Any],
+        follow_ups: Iterable[tuple[str, Mapping[str, Any]]] = (),
+    ) -> bool:
+        """Finish the attempt; follow-up rows are inserted in the same transaction, only if it won."""
+        with self.database.transaction() as cur:
+            won = db.fetch_one(
+                cur,
+                "outbox_mark_done",
+                {"id": row_id, "attempt": attempt, "result": Jsonb(dict(result)), "now": self.clock()},
+            )
+            if won is not None:
+                for task, payload in follow_ups:
+                    db.fetch_one(cur, "outbox_insert", {"task": task, "payload": Jsonb(dict(payload))})
+        return won is not None
+
+    def mark_retrying(self, row_id: int, attempt: int, delay_ms: int) -> bool:
+        with self.database.transaction() as cur:
+            row = db.fetch_one(
+                cur,
+                "outbox_mark_retrying",
+                {
+                    "id": row_id,
+                    "attempt": attempt,
+                    "delay_ms": delay_ms,
+                    "lease_s": self.lease_s,
+                    "now": self.clock(),
+                },
+            )
+        return row is not None
+
+    def mark_failed(self, row_id: int, attempt: int | None, error: str | None = None) -> bool:
+        with self.database.transaction() as cur:
+            row = db.fetch_one(
+                cur,
+                "outbox_mark_failed",
+                {"id": row_id, "attempt": attempt, "error": error, "now": self.clock()},
+            )
+        return row is not None
+
+    def extend_leases(self, ids: Iterable[int]) -> int:
+        ids = list(ids)
+        if not ids:
+            return 0
+        with self.database.transaction() as cur:
+            return db.execute(
+                cur, "outbox_extend_leases", {"ids": ids, "lease_s": self.lease_s, "now": self.clock()}
+            )
+
+    def rescue_expired(self, *, max_retries: int, limit: int = 1000) -> list[rows.Rescued]:
+        with self.database.transaction() as cur:
+            found = db.fetch_all(
+                cur,
+                "outbox_rescue_expired",
+                {"now": self.clock(), "max_retries": max_retries, "limit": limit},
+            )
+        return [rows.Rescued(r["id"], r["task"], rows.Status(r["status"]), r["attempts"]) for r in found]
+
+    def prune_finished(self, *, done_days: int, failed_days: int, limit: int = 10_000) -> int:
+        with self.database.transaction() as cur:
+            return db.execute(
+                cur,
+                "outbox_prune_finished",
+                {"now": self.clock(), "done_days": done_days, "failed_days": failed_days, "limit": limit},
+            )
+
+    def insert(self, task: str, payload: Mapping[str, Any]) -> int:
+        with self.database.transaction() as cur:
+            row = db.fetch_one(cur, "outbox_insert", {"task": task, "payload": Jsonb(dict(payload))})
+        assert row is not None
+        return int(row["id"])
+
+    def retry_failed(self, ids: Sequence[int]) -> list[int]:
+        with self.database.transaction() as cur:
+            return [r["id"] for r in db.fetch_all(cur, "outbox_retry_failed", {"ids": list(ids)})]
+
+    def failed_ids(self, task: str | None = None) -> list[int]:
+        with self.database.transaction() as cur:
+            return [r["id"] for r in db.fetch_all(cur, "outbox_failed_ids", {"task": task})]
+
+    def get(self, row_id: int) -> dict[str, Any] | None:
+        with self.database.transaction() as cur:
+            return db.fetch_one(cur, "outbox_get", {"id": row_id})
+
+    def summary(self) -> list[dict[str, Any]]:
+        with self.database.transaction() as cur:
+            return db.fetch_all(cur, "outbox_summary")
+
+    def recent_failed(self, limit: int) -> list[dict[str, Any]]:
+        with self.database.transaction() as cur:
+            return db.fetch_all(cur, "outbox_recent_failed", {"limit": limit})
+
+    def unsettled_count(self) -> int:
+        with self.database.transaction() as cur:
+            row = db.fetch_one(cur, "outbox_unsettled_count")
+        return int(row["n"]) if row else 0

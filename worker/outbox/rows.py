@@ -1,0 +1,47 @@
+"""Typed rows of the outbox table, as the machinery sees them."""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+from typing import Any
+
+
+class Status(enum.StrEnum):
+    PENDING = "pending"
+    ENQUEUED = "enqueued"
+    RUNNING = "running"
+    RETRYING = "retrying"
+    DONE = "done"
+    FAILED = "failed"
+
+
+FINISHED = frozenset({Status.DONE, Status.FAILED})
+
+
+@dataclasses.dataclass(frozen=True)
+class Claimed:
+    """A row the scanner claimed and must now send."""
+
+    id: int
+    task: str
+
+
+@dataclasses.dataclass(frozen=True)
+class Started:
+    """A row whose attempt ``attempt`` (1-based) has just begun."""
+
+    id: int
+    task: str
+    payload: dict[str, Any]
+    attempt: int
+
+
+@dataclasses.dataclass(frozen=True)
+class Rescued:
+    """A row whose lease expired; ``status`` is what rescue made of it (pending or failed)."""
+
+    id: int
+    task: str
+    status: Status
+    attempts: int
