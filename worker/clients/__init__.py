@@ -1,0 +1,1 @@
+"""HTTP clients for the services credsync talks to (the Credentials service and its OAuth2 issuer)."""

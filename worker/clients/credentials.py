@@ -1,0 +1,458 @@
+"""The Credentials REST API client: OAuth2 JWT token, timeouts, and HTTP failures translated once.
+
+What the caller must know:
+
+* Every request carries ``Authorization: JWT <token>``. The token comes from the OAuth2
+  client-credentials grant (``token_type=jwt``) at a token URL derived from ``OAUTH_URL`` as
+  edx-rest-api-client does (SPEC §5.2). One token is cached per client, shared by all threads,
+  until 5 s before it expires; a 401 from the API drops it, fetches a new one and repeats the
+  request once (upstream never re-authenticated).
+* Failures are translated here and nowhere else: no usable answer (connection refused or reset,
+  timeout, too many redirects, invalid JSON, an unusable token answer) raises
+  ``errors.CredentialsUnavailable``; an HTTP status outside 2xx raises
+  ``errors.CredentialsHTTPError`` with the status, the truncated body and ``Retry-After`` in ms.
+  Which statuses are worth a retry is the sync logic's decision, not this module's.
+* Every request has a timeout; urllib3 never retries on its own (Dramatiq does the retrying).
+  Each thread uses its own ``requests.Session`` (sessions are not thread-safe), kept for
+  connection reuse until ``close()``.
+* The client secret and tokens never appear in messages, logs or ``repr``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import email.utils
+import json
+import logging
+import math
+import threading
+import time
+from collections.abc import Callable, Mapping
+from datetime import UTC
+from typing import Any
+from urllib.parse import urljoin, urlsplit, urlunsplit
+
+import requests
+import requests.adapters
+import requests.auth
+
+from worker import errors
+from worker import settings as worker_settings
+
+DEFAULT_TIMEOUT_S = (3.05, 5.0)
+DEFAULT_USER_AGENT = "credsync/0.1"
+DEFAULT_POOL_MAXSIZE = 16
+# edx-rest-api-client's ACCESS_TOKEN_EXPIRED_THRESHOLD_SECONDS: stop reusing a token this early.
+TOKEN_EXPIRY_MARGIN_S = 5.0
+ERROR_BODY_MAX_CHARS = 2_000
+# A `next` chain longer than this is a server bug, not a learner with 20,000 credentials.
+MAX_PAGES = 1_000
+
+_REDACTED = "[redacted]"
+
+_log = logging.getLogger(__name__)
+
+
+def token_url_from(oauth_url: str) -> str:
+    """The token endpoint for ``OAUTH_URL``: the URL itself, or an LMS root plus ``/oauth2/access_token``."""
+    url = oauth_url[:-1] if oauth_url.endswith("/") else oauth_url
+    if url.endswith("/access_token"):
+        return url
+    if url.endswith("/oauth2"):
+        return url + "/access_token"
+    return url + "/oauth2/access_token"
+
+
+@dataclasses.dataclass(frozen=True)
+class _Secret:
+    """A string that does not show itself in ``repr``."""
+
+    value: str = dataclasses.field(repr=False)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Token:
+    value: str = dataclasses.field(repr=False)
+    reuse_until: float
+
+
+class CredentialsClient:
+    """Calls the Credentials REST API (``<root>/api/v2/``) with a cached OAuth2 JWT.
+
+    Thread-safe: one instance is meant to be shared by every thread of a worker process.
+    ``clock`` (monotonic seconds) decides token expiry, so tests can move time without sleeping.
+    """
+
+    def __init__(
+        self,
+        *,
+        credentials_url: str,
+        oauth_url: str,
+        client_id: str,
+        client_secret: str,
+        org_urls: Mapping[str, str] | None = None,
+        timeout: tuple[float, float] = DEFAULT_TIMEOUT_S,
+        clock: Callable[[], float] = time.monotonic,
+        user_agent: str = DEFAULT_USER_AGENT,
+        pool_maxsize: int = DEFAULT_POOL_MAXSIZE,
+    ) -> None:
+        self.credentials_url = credentials_url
+        self.org_urls: Mapping[str, str] = dict(org_urls or {})
+        self.token_url = token_url_from(oauth_url)
+        self.client_id = client_id
+        self._client_secret = _Secret(client_secret)
+        self._timeout = timeout
+        self._clock = clock
+        self._user_agent = user_agent
+        self._pool_maxsize = pool_maxsize
+        self._token: _Token | None = None
+        self._token_lock = threading.Lock()
+        self._local = threading.local()
+        self._sessions: list[requests.Session] = []
+        self._sessions_lock = threading.Lock()
+        self._warned_foreign_next = False
+
+    @classmethod
+    def from_settings(cls, settings: worker_settings.Settings) -> CredentialsClient:
+        """A client for ``CREDENTIALS_URL``, ``CREDENTIALS_ORG_URLS``, ``OAUTH_*`` and the HTTP timeouts."""
+        return cls(
+            credentials_url=settings.credentials_url,
+            oauth_url=settings.oauth_url,
+            client_id=settings.oauth_client_id,
+            client_secret=settings.oauth_client_secret.get_secret_value(),
+            org_urls=settings.credentials_org_urls,
+            timeout=settings.http_timeout,
+        )
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(credentials_url={self.credentials_url!r}, "
+            f"token_url={self.token_url!r}, client_id={self.client_id!r})"
+        )
+
+    def __enter__(self) -> CredentialsClient:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # -- the API -------------------------------------------------------------------------------
+
+    def api_url(self, endpoint: str, *, org: str | None = None) -> str:
+        """The URL of ``endpoint`` under the API root of ``org`` (or the default root).
+
+        As upstream (SPEC §5.1, quirk 11), ``/api/v2/`` is joined as an absolute path, so a path
+        prefix in the configured root is discarded.
+        """
+        root = self.org_urls[org] if org is not None and org in self.org_urls else self.credentials_url
+        base = urljoin(root, "/api/v2/")
+        return urljoin(base + "/", endpoint)
+
+    def post_credential(self, body: Mapping[str, Any], *, org: str | None = None) -> dict[str, Any]:
+        """Award or revoke a credential (``POST credentials/``, create or update); return the answer."""
+        url = self.api_url("credentials/", org=org)
+        response = self._call("POST", url, json_body=body)
+        return _json_object("POST", url, response)
+
+    def list_credentials(
+        self,
+        *,
+        username: str,
+        credential_type: str | None = "program",
+        status: str = "awarded",
+        only_visible: bool = True,
+        program_uuid: str | None = None,
+    ) -> list[dict[str, Any]]:
+        """A learner's credentials (``GET credentials/``), every page concatenated.
+
+        Follows each page's ``next`` link (SPEC §8.6), always on the configured host: a link to
+        another scheme or host (a proxy that hides the public origin) keeps only its path and
+        query, so the token never leaves for a host we were not configured with.
+        """
+        params = {"username": username, "status": status}
+        if only_visible:
+            params["only_visible"] = "True"
+        if credential_type:
+            params["type"] = credential_type
+        if program_uuid:
+            params["program_uuid"] = program_uuid
+        first_url = self.api_url("credentials/")
+        url: str = first_url
+        query: Mapping[str, str] | None = params
+        seen: set[str] = set()
+        results: list[dict[str, Any]] = []
+        for _ in range(MAX_PAGES):
+            response = self._call("GET", url, params=query)
+            page_url = response.url or url
+            seen.add(page_url)
+            page = _json_object("GET", page_url, response)
+            items = page.get("results")
+            if not isinstance(items, list) or not all(isinstance(item, dict) for item in items):
+                raise _unusable_page(page_url, "no list of objects in results")
+            results.extend(items)
+            link = page.get("next")
+            if link is None or link == "":
+                return results
+            if not isinstance(link, str):
+                raise _unusable_page(page_url, "a next link that is not a string")
+            url, query = self._on_our_origin(urljoin(page_url, link), first_url), None
+            if url in seen:
+                raise _unusable_page(page_url, f"a next link seen before ({url}): pagination loops")
+        raise errors.CredentialsUnavailable(f"GET {first_url} failed: more than {MAX_PAGES} pages")
+
+    def post_course_certificate_configuration(self, body: Mapping[str, Any]) -> tuple[int, dict[str, Any]]:
+        """Create or update a course certificate configuration (``POST course_certificates/``).
+
+        Returns the 2xx status with the answer, so the caller can report a 200 where Credentials
+        promises 201 (SPEC §3.5).
+        """
+        url = self.api_url("course_certificates/")
+        response = self._call("POST", url, json_body=body)
+        return response.status_code, _json_object("POST", url, response)
+
+    def close(self) -> None:
+        """Close every session this client opened; a later call opens new ones."""
+        with self._sessions_lock:
+            sessions, self._sessions = self._sessions, []
+            self._local = threading.local()
+        for session in sessions:
+            session.close()
+
+    # -- requests ------------------------------------------------------------------------------
+
+    def _call(
+        self,
+        method: str,
+        url: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        json_body: Mapping[str, Any] | None = None,
+    ) -> requests.Response:
+        """One authenticated API request, repeated once with a new token after a 401."""
+        headers: dict[str, str] = {}
+        data: bytes | None = None
+        if json_body is not None:
+            # Serialised here so a value JSON cannot hold is a TypeError (a bug), not a network failure.
+            data = json.dumps(dict(json_body), allow_nan=False).encode()
+            headers["Content-Type"] = "application/json"
+        token = self._access_token()
+        response = self._send(method, url, params=params, data=data, headers=headers, auth=_JwtAuth(token))
+        if response.status_code == 401:
+            _log.info("%s %s answered HTTP 401; fetching a new token and repeating once", method, _path(url))
+            self._forget_token(token)
+            token = self._access_token()
+            response = self._send(
+                method, url, params=params, data=data, headers=headers, auth=_JwtAuth(token)
+            )
+        if not 200 <= response.status_code < 300:
+            raise self._http_error(method, response.url or url, response)
+        return response
+
+    def _send(
+        self,
+        method: str,
+        url: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        data: bytes | Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
+        auth: requests.auth.AuthBase | None = None,
+    ) -> requests.Response:
+        """One HTTP exchange with the timeout; requests' exceptions become ``CredentialsUnavailable``."""
+        started = time.perf_counter()
+        try:
+            response = self._session().request(
+                method, url, params=params, data=data, headers=headers, auth=auth, timeout=self._timeout
+            )
+        except requests.exceptions.RequestException as exc:
+            kind = _failure_kind(exc)
+            _log.debug("%s %s failed (%s) after %.1f ms", method, _path(url), kind, _ms_since(started))
+            raise errors.CredentialsUnavailable(f"{method} {url} failed: {kind}") from exc
+        _log.debug(
+            "%s %s answered HTTP %d in %.1f ms", method, _path(url), response.status_code, _ms_since(started)
+        )
+        return response
+
+    def _session(self) -> requests.Session:
+        session: requests.Session | None = getattr(self._local, "session", None)
+        if session is None:
+            session = requests.Session()
+            # max_retries=0: a failed attempt surfaces at once; Dramatiq owns the retry policy.
+            adapter = requests.adapters.HTTPAdapter(pool_maxsize=self._pool_maxsize, max_retries=0)
+            session.mount("https://", adapter)
+            session.mount("http://", adapter)
+            session.headers["User-Agent"] = self._user_agent
+            session.headers["Accept"] = "application/json"
+            with self._sessions_lock:
+                self._sessions.append(session)
+                self._local.session = session
+        return session
+
+    # -- the token -----------------------------------------------------------------------------
+
+    def _access_token(self) -> str:
+        """The cached token, fetched first when there is none or it is about to expire.
+
+        The lock is held during the fetch, so concurrent callers wait for one fetch and reuse it.
+        """
+        with self._token_lock:
+            token = self._token
+            if token is None or self._clock() >= token.reuse_until:
+                token = self._fetch_token()
+                self._token = token
+            return token.value
+
+    def _forget_token(self, value: str) -> None:
+        """Drop the cached token if it is still ``value`` (another thread may have replaced it)."""
+        with self._token_lock:
+            if self._token is not None and self._token.value == value:
+                self._token = None
+
+    def _fetch_token(self) -> _Token:
+        form = {
+            "grant_type": "client_credentials",
+            "client_id": self.client_id,
+            "client_secret": self._client_secret.value,
+            "token_type": "jwt",
+        }
+        sent_at = self._clock()
+        response = self._send("POST", self.token_url, data=form)
+        if not 200 <= response.status_code < 300:
+            raise self._http_error("POST", self.token_url, response)
+        unusable = f"POST {self.token_url} answered HTTP {response.status_code} with an unusable token answer"
+        try:
+            answer = response.json()
+        except requests.exceptions.RequestException as exc:
+            raise errors.CredentialsUnavailable(f"{unusable}: invalid JSON") from exc
+        if not isinstance(answer, dict):
+            raise errors.CredentialsUnavailable(f"{unusable}: not a JSON object")
+        value = answer.get("access_token")
+        if not isinstance(value, str) or not value:
+            raise errors.CredentialsUnavailable(f"{unusable}: no access_token")
+        expires_in = _seconds(answer.get("expires_in"))
+        if expires_in is None:
+            raise errors.CredentialsUnavailable(f"{unusable}: no numeric expires_in")
+        _log.debug("fetched a token from %s valid for %.0f s", _path(self.token_url), expires_in)
+        return _Token(value=value, reuse_until=sent_at + expires_in - TOKEN_EXPIRY_MARGIN_S)
+
+    # -- errors --------------------------------------------------------------------------------
+
+    def _http_error(self, method: str, url: str, response: requests.Response) -> errors.CredentialsHTTPError:
+        body = self._redact(response.text)[:ERROR_BODY_MAX_CHARS]
+        retry_after_ms = _retry_after_ms(response.headers.get("Retry-After"), now_s=time.time())
+        return errors.CredentialsHTTPError(method, url, response.status_code, body, retry_after_ms)
+
+    def _redact(self, text: str) -> str:
+        """``text`` without the client secret or the cached token (a server may echo what it got)."""
+        token = self._token
+        for secret in (self._client_secret.value, token.value if token is not None else ""):
+            if secret:
+                text = text.replace(secret, _REDACTED)
+        return text
+
+    def _on_our_origin(self, url: str, api_url: str) -> str:
+        link, ours = urlsplit(url), urlsplit(api_url)
+        if (link.scheme, link.netloc) == (ours.scheme, ours.netloc):
+            return url
+        if not self._warned_foreign_next:
+            self._warned_foreign_next = True
+            _log.warning(
+                "Credentials pagination links point at %s://%s, not %s://%s; following their path on the "
+                "configured host (check the proxy's X-Forwarded-* headers)",
+                link.scheme,
+                link.netloc,
+                ours.scheme,
+                ours.netloc,
+            )
+        return urlunsplit((ours.scheme, ours.netloc, link.path, link.query, ""))
+
+
+class _JwtAuth(requests.auth.AuthBase):
+    """``Authorization: JWT <token>``.
+
+    Passed as ``auth=`` rather than as a header: with no ``auth``, requests would let a ``~/.netrc``
+    entry for the host overwrite the header with Basic credentials.
+    """
+
+    def __init__(self, token: str) -> None:
+        self._token = token
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(token={_REDACTED!r})"
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        request.headers["Authorization"] = f"JWT {self._token}"
+        return request
+
+
+def _json_object(method: str, url: str, response: requests.Response) -> dict[str, Any]:
+    """The JSON object of a 2xx answer; ``{}`` for an empty body."""
+    if not response.content.strip():
+        return {}
+    try:
+        answer = response.json()
+    except requests.exceptions.RequestException as exc:
+        raise errors.CredentialsUnavailable(
+            f"{method} {url} failed: invalid JSON in the HTTP {response.status_code} answer"
+        ) from exc
+    if not isinstance(answer, dict):
+        raise errors.CredentialsUnavailable(
+            f"{method} {url} failed: the HTTP {response.status_code} answer is JSON but not an object"
+        )
+    return answer
+
+
+def _unusable_page(url: str, what: str) -> errors.CredentialsUnavailable:
+    return errors.CredentialsUnavailable(f"GET {url} failed: the page has {what}")
+
+
+def _failure_kind(exc: requests.exceptions.RequestException) -> str:
+    # Order matters: ConnectTimeout is also a ConnectionError, SSLError and ProxyError are too.
+    kinds: tuple[tuple[type[Exception], str], ...] = (
+        (requests.exceptions.ConnectTimeout, "connect timeout"),
+        (requests.exceptions.ReadTimeout, "read timeout"),
+        (requests.exceptions.Timeout, "timeout"),
+        (requests.exceptions.SSLError, "TLS error"),
+        (requests.exceptions.ProxyError, "proxy error"),
+        (requests.exceptions.ConnectionError, "connection error"),
+        (requests.exceptions.TooManyRedirects, "too many redirects"),
+        (requests.exceptions.InvalidJSONError, "invalid JSON"),
+    )
+    for kind, label in kinds:
+        if isinstance(exc, kind):
+            return f"{label} ({type(exc).__name__})"
+    return f"request error ({type(exc).__name__})"
+
+
+def _retry_after_ms(value: str | None, *, now_s: float) -> int | None:
+    """``Retry-After`` (seconds or an HTTP-date) as ms from ``now_s``; None when absent or unparseable."""
+    if value is None:
+        return None
+    value = value.strip()
+    if value.isascii() and value.isdigit():
+        return int(value) * 1000
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0, round((when.timestamp() - now_s) * 1000))
+
+
+def _seconds(value: object) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        return None
+    return seconds if math.isfinite(seconds) else None
+
+
+def _path(url: str) -> str:
+    return urlsplit(url).path
+
+
+def _ms_since(started: float) -> float:
+    return (time.perf_counter() - started) * 1000
