@@ -1,0 +1,5 @@
+"""``python -m worker``: the ``credsync`` command."""
+
+from worker import cli
+
+raise SystemExit(cli.main())

@@ -1,0 +1,143 @@
+"""Composition root: the broker, the outbox machinery and the sync tasks wired together.
+
+``dramatiq worker.app`` and ``periodiq worker.app`` import this module; the ``scanner`` process
+calls ``run_scanner``. Settings are read once at import (an invalid value stops the process with a
+message naming the variable). Everything holding connections is built lazily, once per process,
+so it is created after Dramatiq forks its worker processes.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import threading
+from typing import Any
+
+import dramatiq
+from periodiq import cron
+
+from worker import broker as brokers
+from worker import db, errors, settings, tasks
+from worker.clients import credentials
+from worker.outbox import actors, maintenance, middleware, repository, scanner
+from worker.sync import certificates, host
+
+log = logging.getLogger(__name__)
+
+MAINTENANCE_ACTOR = "credsync_maintenance"
+#: Database connections per worker process: Dramatiq's threads plus the heartbeat and hooks.
+POOL_MAX_SIZE = 16
+
+
+def _load_settings() -> settings.Settings:
+    try:
+        return settings.load()
+    except errors.ConfigurationError as exc:
+        print(f"credsync: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+SETTINGS = _load_settings()
+broker = brokers.build(SETTINGS)
+dramatiq.set_broker(broker)
+
+_runtime: actors.Runtime[tasks.Deps] | None = None
+_runtime_lock = threading.Lock()
+
+
+def runtime() -> actors.Runtime[tasks.Deps]:
+    """This process's database pool, Credentials client and outbox repository (built on first use)."""
+    global _runtime
+    with _runtime_lock:
+        if _runtime is None:
+            database = db.Database(
+                SETTINGS.database_url,
+                host_schema=SETTINGS.host_schema,
+                max_size=POOL_MAX_SIZE,
+                application_name="credsync-worker",
+            )
+            _runtime = actors.Runtime(
+                outbox=repository.Outbox(database, lease_s=SETTINGS.lease_s),
+                deps=tasks.Deps(
+                    host=host.HostReader(database),
+                    credentials=credentials.CredentialsClient.from_settings(SETTINGS),
+                    rules=certificates.Rules(disable_honor_certificates=SETTINGS.disable_honor_certificates),
+                ),
+            )
+        return _runtime
+
+
+broker.add_middleware(
+    middleware.OutboxRows(runtime, frozenset(tasks.REGISTRY.names()), lease_s=SETTINGS.lease_s)
+)
+ACTORS = actors.declare(
+    broker,
+    tasks.REGISTRY,
+    runtime,
+    queue_name=SETTINGS.queue_name,
+    time_limit_ms=SETTINGS.actor_time_limit_ms,
+)
+
+
+def send(row: Any) -> None:
+    """Send the message of a claimed row (the row id only)."""
+    broker.enqueue(actors.message_for(row.id, row.task, SETTINGS.queue_name))
+
+
+def make_scanner(outbox: repository.Outbox, reader: host.HostReader) -> scanner.Scanner:
+    return scanner.Scanner(
+        outbox,
+        send,
+        known_tasks=frozenset(tasks.REGISTRY.names()),
+        gate=reader.paused_reason,
+        batch=SETTINGS.claim_batch,
+        max_in_flight=SETTINGS.max_in_flight,
+        max_retries=SETTINGS.max_retries,
+        rescue_every_s=max(1.0, SETTINGS.lease_s / 6),
+    )
+
+
+@dramatiq.actor(
+    actor_name=MAINTENANCE_ACTOR,
+    queue_name=SETTINGS.queue_name,
+    periodic=cron("* * * * *"),
+    max_retries=0,
+)
+def run_maintenance() -> None:
+    """Every minute (periodiq): rescue lost rows, prune old finished rows, scan once."""
+    rt = runtime()
+    maintenance.run_once(
+        rt.outbox,
+        make_scanner(rt.outbox, rt.deps.host),
+        max_retries=SETTINGS.max_retries,
+        retention_done_days=SETTINGS.retention_done_days,
+        retention_failed_days=SETTINGS.retention_failed_days,
+    )
+
+
+def run_scanner() -> int:
+    """The ``scanner`` process: scan until SIGTERM or SIGINT."""
+    database = db.Database(
+        SETTINGS.database_url,
+        host_schema=SETTINGS.host_schema,
+        max_size=2,
+        application_name="credsync-scanner",
+    )
+    outbox = repository.Outbox(database, lease_s=SETTINGS.lease_s)
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: object) -> None:
+        log.info("scanner: %s received, stopping", signal.Signals(signum).name)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    try:
+        make_scanner(outbox, host.HostReader(database)).run_forever(
+            stop, interval_s=SETTINGS.scan_interval_ms / 1000
+        )
+    finally:
+        database.close()
+        broker.close()
+    return 0

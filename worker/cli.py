@@ -1,0 +1,304 @@
+"""The ``credsync`` command (also ``python -m worker``): processes, migrations, inspection, repair.
+
+Exit codes: 0 success; 1 the command ran but found a problem (e.g. ``wait`` timed out,
+``status --fail-on-failed`` saw failed rows); 2 invalid usage or configuration; 3 database error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from worker import db, errors, migrate, settings, tasks
+from worker.outbox import repository
+
+log = logging.getLogger("credsync")
+
+EXIT_OK, EXIT_PROBLEM, EXIT_USAGE, EXIT_DATABASE = 0, 1, 2, 3
+DEFAULT_EMULATOR_PORT = 18150
+DEFAULT_WORKER_TIMEOUT_MS = 100
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=os.environ.get("CREDSYNC_LOG_LEVEL", "INFO").upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    command: Callable[[argparse.Namespace], int] = args.command
+    try:
+        return command(args)
+    except errors.ConfigurationError as exc:
+        print(f"credsync: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except errors.DatabaseError as exc:
+        print(f"credsync: database error: {exc}", file=sys.stderr)
+        return EXIT_DATABASE
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="credsync", description=__doc__)
+    sub = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    def command(name: str, func: Callable[[argparse.Namespace], int], help: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help, description=help)
+        p.set_defaults(command=func)
+        return p
+
+    p = command("migrate", _migrate, "apply the credsync migrations and register the tasks (idempotent)")
+    p.add_argument("--reference-host", action="store_true", help="also create the reference host tables")
+
+    p = command("emulator", _emulator, "run the local Credentials + OAuth2 emulator")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=DEFAULT_EMULATOR_PORT)
+    p.add_argument("--programs", help="JSON file: a list of {uuid, active, course_runs}")
+
+    p = command("worker", _worker, "run the Dramatiq workers (in their own session; one TERM forwarded)")
+    p.add_argument("--processes", "-p", type=int, default=None, help="worker processes (default: CPUs)")
+    p.add_argument("--threads", "-t", type=int, default=8, help="threads per process (default 8)")
+
+    command("scanner", _scanner, "run the scanner: claim due rows and send them to the broker")
+    command("scheduler", _scheduler, "run periodiq: per-minute maintenance (run exactly one)")
+    command("maintenance", _maintenance, "run the maintenance pass once, now")
+
+    p = command("status", _status, "rows per task and status, and whether processing is paused")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--fail-on-failed", action="store_true", help="exit 1 when any row is failed")
+
+    p = command("failed", _failed, "recent failed rows with their last error")
+    p.add_argument("--limit", type=int, default=20)
+
+    p = command("show", _show, "one row, every column")
+    p.add_argument("id", type=int)
+
+    p = command("retry", _retry, "put failed rows back to pending with a fresh attempt budget")
+    p.add_argument("ids", type=int, nargs="*")
+    p.add_argument("--task", help="only failed rows of this task (with --all-failed)")
+    p.add_argument("--all-failed", action="store_true", help="every failed row (or of --task)")
+    p.add_argument("--dry-run", action="store_true", help="only count what would be retried")
+
+    p = command("prune", _prune, "delete finished rows older than the retention")
+    p.add_argument("--older-than-days", type=int, default=None, help="for done and failed rows alike")
+
+    p = command("enqueue", _enqueue, "insert one outbox row (as a host would)")
+    p.add_argument("task")
+    p.add_argument("payload", help="JSON object")
+
+    p = command("wait", _wait, "wait until every row is done or failed")
+    p.add_argument("--timeout", type=float, default=300.0, help="seconds (default 300)")
+    return parser
+
+
+def _core() -> settings.CoreSettings:
+    return settings.load_core()
+
+
+def _outbox(config: settings.CoreSettings) -> repository.Outbox:
+    database = db.Database(
+        config.database_url, host_schema=config.host_schema, max_size=2, application_name="credsync-cli"
+    )
+    return repository.Outbox(database, lease_s=config.lease_s)
+
+
+def _migrate(args: argparse.Namespace) -> int:
+    config = _core()
+    report = migrate.run(
+        config.database_url,
+        host_schema=config.host_schema,
+        tasks=tasks.REGISTRY.registrations(),
+        reference_host=args.reference_host,
+    )
+    print(f"migrations applied: {', '.join(report.applied) or 'none (up to date)'}")
+    print(f"tasks registered: {', '.join(report.tasks)}")
+    if report.reference_host:
+        print(f"reference host tables present in schema {config.host_schema}")
+    return EXIT_OK
+
+
+def _emulator(args: argparse.Namespace) -> int:
+    from worker.emulator import server
+
+    argv = ["--host", args.host, "--port", str(args.port)]
+    if args.programs:
+        argv += ["--programs", args.programs]
+    return int(server.main(argv))
+
+
+def _worker(args: argparse.Namespace) -> int:
+    config = settings.load()  # fail here, with the variable named, rather than in every child
+    command = [
+        sys.executable,
+        "-m",
+        "dramatiq",
+        "worker.app",
+        "--threads",
+        str(args.threads),
+        "--worker-timeout",
+        str(DEFAULT_WORKER_TIMEOUT_MS),
+        "--queues",
+        config.queue_name,
+    ]
+    if args.processes:
+        command += ["--processes", str(args.processes)]
+    return _supervise(command)
+
+
+def _supervise(command: list[str]) -> int:
+    """Run ``command`` in its own session and forward one SIGTERM/SIGINT to it.
+
+    Process managers (honcho, systemd's default KillMode) signal the whole process group; Dramatiq
+    exits hard on a second SIGTERM, stranding prefetched messages. In its own session the child gets
+    exactly one TERM from us, lets in-flight actors finish and requeues the rest.
+    """
+    child = subprocess.Popen(command, start_new_session=True)
+    forwarded = False
+
+    def forward(signum: int, frame: object) -> None:
+        nonlocal forwarded
+        if not forwarded:
+            forwarded = True
+            child.send_signal(signal.SIGTERM)
+
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
+    return child.wait()
+
+
+def _scanner(args: argparse.Namespace) -> int:
+    from worker import app
+
+    return app.run_scanner()
+
+
+def _scheduler(args: argparse.Namespace) -> int:
+    import periodiq
+
+    settings.load()
+    sys.argv = ["periodiq", "worker.app"]
+    periodiq.entrypoint()
+    return EXIT_OK
+
+
+def _maintenance(args: argparse.Namespace) -> int:
+    from worker import app
+
+    app.run_maintenance()
+    return EXIT_OK
+
+
+def _status(args: argparse.Namespace) -> int:
+    config = _core()
+    outbox = _outbox(config)
+    from worker.sync import host
+
+    summary = outbox.summary()
+    paused = host.HostReader(outbox.database).paused_reason()
+    failed = sum(r["rows"] for r in summary if r["status"] == "failed")
+    if args.json:
+        print(json.dumps({"rows": summary, "paused": paused}, default=str))
+    else:
+        _print_table(["task", "status", "rows", "oldest_age_s"], summary)
+        print(f"processing: {'PAUSED: ' + paused if paused else 'active'}")
+    outbox.database.close()
+    return EXIT_PROBLEM if args.fail_on_failed and failed else EXIT_OK
+
+
+def _failed(args: argparse.Namespace) -> int:
+    outbox = _outbox(_core())
+    rows = outbox.recent_failed(args.limit)
+    _print_table(["id", "task", "attempts", "finished_at", "last_error", "payload"], rows)
+    outbox.database.close()
+    return EXIT_OK
+
+
+def _show(args: argparse.Namespace) -> int:
+    outbox = _outbox(_core())
+    row = outbox.get(args.id)
+    outbox.database.close()
+    if row is None:
+        print(f"credsync: no outbox row {args.id}", file=sys.stderr)
+        return EXIT_PROBLEM
+    print(json.dumps(row, indent=2, default=str))
+    return EXIT_OK
+
+
+def _retry(args: argparse.Namespace) -> int:
+    if not args.ids and not args.all_failed:
+        print("credsync: name row ids, or pass --all-failed [--task T]", file=sys.stderr)
+        return EXIT_USAGE
+    outbox = _outbox(_core())
+    ids = list(args.ids) if args.ids else outbox.failed_ids(args.task)
+    if args.dry_run:
+        print(f"{len(ids)} failed rows would be retried")
+    else:
+        retried = outbox.retry_failed(ids)
+        print(
+            f"{len(retried)} rows back to pending"
+            + (f" ({len(ids) - len(retried)} were not failed)" if len(retried) < len(ids) else "")
+        )
+    outbox.database.close()
+    return EXIT_OK
+
+
+def _prune(args: argparse.Namespace) -> int:
+    config = _core()
+    outbox = _outbox(config)
+    done_days = config.retention_done_days if args.older_than_days is None else args.older_than_days
+    failed_days = config.retention_failed_days if args.older_than_days is None else args.older_than_days
+    total = 0
+    while deleted := outbox.prune_finished(done_days=done_days, failed_days=failed_days):
+        total += deleted
+    print(f"pruned {total} rows")
+    outbox.database.close()
+    return EXIT_OK
+
+
+def _enqueue(args: argparse.Namespace) -> int:
+    try:
+        payload = json.loads(args.payload)
+    except json.JSONDecodeError as exc:
+        print(f"credsync: the payload is not JSON: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    outbox = _outbox(_core())
+    row_id = outbox.insert(args.task, payload)
+    outbox.database.close()
+    print(row_id)
+    return EXIT_OK
+
+
+def _wait(args: argparse.Namespace) -> int:
+    outbox = _outbox(_core())
+    deadline = time.monotonic() + args.timeout
+    try:
+        while (left := outbox.unsettled_count()) > 0:
+            if time.monotonic() > deadline:
+                print(f"credsync: {left} rows still unsettled after {args.timeout:.0f} s", file=sys.stderr)
+                return EXIT_PROBLEM
+            time.sleep(0.2)
+    finally:
+        outbox.database.close()
+    return EXIT_OK
+
+
+def _print_table(columns: list[str], rows: list[dict[str, Any]]) -> None:
+    def cell(value: Any) -> str:
+        text = json.dumps(value) if isinstance(value, dict | list) else "" if value is None else str(value)
+        return text if len(text) <= 80 else text[:77] + "..."
+
+    cells = [[cell(row.get(c)) for c in columns] for row in rows]
+    widths = [max([len(c)] + [len(r[i]) for r in cells]) for i, c in enumerate(columns)]
+    print("  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)))
+    print("  ".join("-" * w for w in widths))
+    for r in cells:
+        print("  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)))
+    if not rows:
+        print("(no rows)")

@@ -1,0 +1,121 @@
+"""``award_course_certificate``: send a learner's course certificate state to Credentials (SPEC §3.2).
+
+Despite its name it awards *or revokes*: status ``awarded`` iff the certificate is
+``downloadable``, otherwise ``revoked`` (SPEC §3.2, quirk 8).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import logging
+from typing import Annotated, Protocol
+
+import pydantic
+
+from worker import errors, outcomes
+from worker.sync import host, keys, modes
+
+log = logging.getLogger(__name__)
+
+COURSE_CERTIFICATE = "course-run"
+DATE_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
+Username = Annotated[str, pydantic.StringConstraints(min_length=1, max_length=255), pydantic.Strict()]
+KeyText = Annotated[str, pydantic.StringConstraints(min_length=1, max_length=500), pydantic.Strict()]
+
+
+class AwardCourseCertificate(pydantic.BaseModel):
+    model_config = pydantic.ConfigDict(frozen=True, extra="ignore")
+
+    username: Username
+    course_run_key: KeyText
+
+
+class CredentialsPoster(Protocol):
+    def post_credential(self, body: dict[str, object], *, org: str | None = None) -> dict[str, object]: ...
+
+
+@dataclasses.dataclass(frozen=True)
+class Rules:
+    """Platform feature flags the rules depend on."""
+
+    disable_honor_certificates: bool = False
+
+
+def award_course_certificate(
+    reader: host.HostReader,
+    credentials: CredentialsPoster,
+    payload: AwardCourseCertificate,
+    rules: Rules = Rules(),
+) -> outcomes.Outcome:
+    facts = reader.course_certificate_facts(payload.username, payload.course_run_key)
+    if facts is None:
+        return outcomes.Skipped(
+            "unknown_learner", f"no user with username {payload.username!r}", {"username": payload.username}
+        )
+    context = {"user_id": facts.user_id, "course_run_key": payload.course_run_key}
+    try:
+        course_key = keys.parse_course_key(payload.course_run_key)
+    except keys.InvalidCourseKey:
+        # Upstream stops quietly here (a warning, no retry): SPEC §3.2 step 4.
+        return outcomes.Skipped("invalid_course_key", "Failed to determine course key", context)
+    if facts.certificate_id is None or facts.certificate_mode is None or facts.certificate_status is None:
+        return outcomes.Skipped(
+            "no_certificate", "the learner has not earned a course certificate in this course run", context
+        )
+    if not modes.is_certificate_mode(
+        facts.certificate_mode, disable_honor_certificates=rules.disable_honor_certificates
+    ):
+        return outcomes.Skipped(
+            "ineligible_mode",
+            f"the certificate's mode {facts.certificate_mode!r} is not eligible for a certificate",
+            {**context, "mode": facts.certificate_mode},
+        )
+    if not facts.has_course_overview:
+        return outcomes.Skipped("no_course_overview", "no course overview exists for the course run", context)
+
+    status = "awarded" if facts.certificate_status == "downloadable" else "revoked"
+    body: dict[str, object] = {
+        "username": payload.username,
+        "status": status,
+        "credential": {
+            "course_run_key": payload.course_run_key,
+            "mode": facts.certificate_mode,
+            "type": COURSE_CERTIFICATE,
+        },
+        "date_override": {"date": format_date(facts.date_override)} if facts.date_override else None,
+    }
+    try:
+        credentials.post_credential(body, org=course_key.org)
+    except errors.CredentialsHTTPError as exc:
+        raise classify_write_error(exc) from exc
+    except errors.CredentialsUnavailable as exc:
+        raise errors.TransientSyncError(str(exc)) from exc
+    return outcomes.Sent(
+        {
+            **context,
+            "status": status,
+            "mode": facts.certificate_mode,
+            "certificate_status": facts.certificate_status,
+            "date_override": body["date_override"],
+        }
+    )
+
+
+def classify_write_error(exc: errors.CredentialsHTTPError) -> errors.SyncError:
+    """SPEC §5.6 for course certificate writes, with credsync's decision (issue 3, item 6):
+    a 4xx other than 401/408/429 is a validation answer that retrying cannot change, so it fails
+    the row at once with the response body; 401/408/429 and 5xx retry (429 after Retry-After).
+    """
+    if 400 <= exc.status < 500 and exc.status not in (401, 408, 429):
+        return errors.PermanentSyncError(f"Credentials rejected the request: {exc}")
+    return errors.TransientSyncError(
+        str(exc), delay_ms=exc.retry_after_ms if exc.status in (429, 503) else None
+    )
+
+
+def format_date(value: datetime.datetime) -> str:
+    """``%Y-%m-%dT%H:%M:%SZ`` in UTC (naive datetimes are taken as UTC)."""
+    if value.tzinfo is not None:
+        value = value.astimezone(datetime.UTC)
+    return value.strftime(DATE_FORMAT)
