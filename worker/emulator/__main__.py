@@ -1,0 +1,5 @@
+"""Runs the Credentials emulator as a process: ``python -m worker.emulator --port N``."""
+
+import worker.emulator.server
+
+raise SystemExit(worker.emulator.server.main())

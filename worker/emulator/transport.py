@@ -1,0 +1,227 @@
+"""The HTTP plumbing of the emulator: connections, request parsing, injected faults, JSON answers."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import http.server
+import json
+import logging
+import socket
+import socketserver
+import threading
+import urllib.parse
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from worker.emulator.server import Emulator
+
+logger = logging.getLogger(__name__)
+
+TOKEN_PATH = "/oauth2/access_token"  # noqa: S105 (a path, not a secret)
+ADMIN_PREFIX = "/_emulator/"
+MAX_BODY_BYTES = 10 * 1024 * 1024
+# A thread per connection: idle keep-alive connections give theirs back after this long.
+IDLE_CONNECTION_TIMEOUT_S = 300
+# socketserver's default backlog of 5 drops connections under benchmark bursts.
+LISTEN_BACKLOG = 128
+
+
+@dataclasses.dataclass(frozen=True)
+class Request:
+    """One request as the emulator sees it."""
+
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    data: Any  # parsed JSON (form fields for the token endpoint); None when empty or malformed
+    data_error: str | None
+    base_url: str
+    authorization: str | None = dataclasses.field(default=None, repr=False)  # never recorded
+
+    @property
+    def params(self) -> dict[str, str]:
+        """Query parameters, the last value of each."""
+        return {name: values[-1] for name, values in self.query.items()}
+
+    def recorded_body(self) -> Any:
+        """The body as recorded: never the client secret."""
+        if self.path == TOKEN_PATH and isinstance(self.data, dict):
+            return {name: self.data[name] for name in ("grant_type", "client_id") if name in self.data}
+        return self.data
+
+
+@dataclasses.dataclass(frozen=True)
+class Response:
+    """One JSON answer."""
+
+    status: int
+    body: Any
+    headers: tuple[tuple[str, str], ...] = ()
+
+
+def detail(status: int, detail: str, *headers: tuple[str, str]) -> Response:
+    """A DRF-style ``{"detail": ...}`` answer."""
+    return Response(status, {"detail": detail}, headers)
+
+
+def parse_body(path: str, raw: bytes) -> tuple[Any, str | None]:
+    """The body as data (form fields for the token endpoint, else JSON) and a parse error, if any."""
+    if not raw:
+        return None, None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return None, "The request body is not UTF-8."
+    if path == TOKEN_PATH:
+        return {name: values[-1] for name, values in urllib.parse.parse_qs(text).items()}, None
+    try:
+        return json.loads(text), None
+    except json.JSONDecodeError as error:
+        return None, f"JSON parse error - {error}"
+
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    """One connection: reads each request, applies faults, answers through the emulator."""
+
+    protocol_version = "HTTP/1.1"
+    # Headers and body go out in two writes: without TCP_NODELAY the client's delayed ACK holds
+    # the second for ~40 ms on keep-alive connections (FIELD-NOTES "Measuring on 2 cores").
+    disable_nagle_algorithm = True
+    # A buffered writer: the whole answer leaves in one send when the handler flushes it.
+    wbufsize = -1
+    server_version = "credsync-emulator/1.0"
+    sys_version = ""
+    timeout = IDLE_CONNECTION_TIMEOUT_S
+    server: Server
+
+    def setup(self) -> None:
+        super().setup()
+        self.server.track(self.connection)
+
+    def finish(self) -> None:
+        try:
+            super().finish()
+        finally:
+            self.server.untrack(self.connection)
+
+    def do_GET(self) -> None:
+        self._serve()
+
+    do_POST = do_PUT = do_PATCH = do_DELETE = do_GET
+
+    def log_message(self, format: str, *args: Any) -> None:
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug("%s %s", self.address_string(), format % args)
+
+    def _serve(self) -> None:
+        emulator = self.server.emulator
+        received_at = emulator._clock()
+        raw = self._read_body()
+        if raw is None:
+            return
+        split = urllib.parse.urlsplit(self.path)
+        host = self.headers.get("Host")  # next/previous links and certificate URLs use it, as DRF does
+        data, data_error = parse_body(split.path, raw)
+        request = Request(
+            method=self.command,
+            path=split.path,
+            query=urllib.parse.parse_qs(split.query, keep_blank_values=True),
+            data=data,
+            data_error=data_error,
+            base_url=f"http://{host}" if host else emulator._base_url(),
+            authorization=self.headers.get("Authorization"),
+        )
+        if request.path.startswith(ADMIN_PREFIX):
+            self._send(emulator._admin(request))
+            return
+        fault = emulator._pick_fault(request.method, request.path)
+        action = None if fault is None else fault.action
+        if fault is not None and fault.action in ("drop", "hang"):
+            emulator._record(request, received_at, None, action)
+            if fault.action == "hang":
+                emulator._pause(fault.latency_ms)
+            self.close_connection = True
+            return
+        if fault is not None and fault.action == "status":
+            retry_after = () if fault.retry_after_s is None else (("Retry-After", str(fault.retry_after_s)),)
+            response = detail(fault.status, "injected", *retry_after)
+        else:
+            if fault is not None:
+                emulator._pause(fault.latency_ms)
+            try:
+                response = emulator._answer(request)
+            except Exception:
+                logger.exception("emulator failed on %s %s", request.method, request.path)
+                response = detail(500, "The emulator failed; see its log.")
+        # Recorded before answering, so a client that has its answer also sees the record.
+        emulator._record(request, received_at, response.status, action)
+        self._send(response)
+
+    def _read_body(self) -> bytes | None:
+        """The request body, or None after answering a body this server will not read."""
+        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+            self._send(detail(411, "A Content-Length is required."), close=True)
+            return None
+        try:
+            length = int(self.headers.get("Content-Length") or "0")
+        except ValueError:
+            self._send(detail(400, "Malformed Content-Length."), close=True)
+            return None
+        if not 0 <= length <= MAX_BODY_BYTES:
+            self._send(detail(413, "The request body is too large."), close=True)
+            return None
+        return self.rfile.read(length)
+
+    def _send(self, response: Response, *, close: bool = False) -> None:
+        payload = json.dumps(response.body, separators=(",", ":")).encode()
+        self.send_response(response.status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(payload)))
+        for name, value in response.headers:
+            self.send_header(name, value)
+        if close:
+            self.send_header("Connection", "close")  # also sets self.close_connection
+        self.end_headers()
+        self.wfile.write(payload)
+
+
+class Server(http.server.ThreadingHTTPServer):
+    """The listening socket; knows its open connections so that stopping can cut them."""
+
+    daemon_threads = True
+    request_queue_size = LISTEN_BACKLOG
+
+    def __init__(self, address: tuple[str, int], emulator: Emulator, family: socket.AddressFamily) -> None:
+        self.address_family = family
+        self.emulator = emulator
+        self._connections: set[socket.socket] = set()
+        self._connections_changed = threading.Condition()
+        super().__init__(address, Handler)
+
+    def server_bind(self) -> None:
+        # HTTPServer.server_bind resolves the host's FQDN, which can stall on a broken resolver.
+        socketserver.TCPServer.server_bind(self)
+        host, port = self.server_address[:2]
+        self.server_name, self.server_port = str(host), int(port)
+
+    def track(self, connection: socket.socket) -> None:
+        with self._connections_changed:
+            self._connections.add(connection)
+
+    def untrack(self, connection: socket.socket) -> None:
+        with self._connections_changed:
+            self._connections.discard(connection)
+            self._connections_changed.notify_all()
+
+    def close_connections(self, timeout_s: float) -> None:
+        """Shut every open connection down and wait (up to ``timeout_s``) for their threads to end."""
+        with self._connections_changed:
+            for connection in self._connections:
+                with contextlib.suppress(OSError):  # already closed by the client
+                    connection.shutdown(socket.SHUT_RDWR)
+            self._connections_changed.wait_for(lambda: not self._connections, timeout_s)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that went away mid-answer is normal here (drop/hang faults, timeouts).
+        logger.debug("connection from %s ended with an error", client_address, exc_info=True)
