@@ -6,10 +6,15 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import dramatiq
+from dramatiq.brokers.redis import RedisBroker
 from dramatiq.middleware import CurrentMessage, Retries
 from periodiq import PeriodiqMiddleware
 
 from worker import settings
+
+#: Longest sleep of an idle Redis consumer between polls. Dramatiq backs off up to the worker
+#: timeout (1 s): a row claimed on an idle system then waits ~0.4 s median before a worker sees it.
+REDIS_IDLE_POLL_MS = 100
 
 
 def build(config: settings.CoreSettings) -> dramatiq.Broker:
@@ -21,13 +26,22 @@ def build(config: settings.CoreSettings) -> dramatiq.Broker:
 
         broker = RabbitmqBroker(url=config.broker_url)
     else:
-        from dramatiq.brokers.redis import RedisBroker
-
-        broker = RedisBroker(url=config.broker_url)  # type: ignore[no-untyped-call]
+        broker = _redis_broker(config.broker_url)
     apply_retry_policy(broker, config)
     broker.add_middleware(CurrentMessage())
     broker.add_middleware(PeriodiqMiddleware(skip_delay=30))
     return broker
+
+
+class IdlePollRedisBroker(RedisBroker):
+    """A RedisBroker whose consumers poll at least every ``REDIS_IDLE_POLL_MS`` when idle."""
+
+    def consume(self, queue_name: str, prefetch: int = 1, timeout: int = 5000) -> Any:
+        return super().consume(queue_name, prefetch, min(timeout, REDIS_IDLE_POLL_MS))
+
+
+def _redis_broker(url: str) -> dramatiq.Broker:
+    return IdlePollRedisBroker(url=url)  # type: ignore[no-untyped-call]
 
 
 def apply_retry_policy(broker: dramatiq.Broker, config: settings.CoreSettings) -> None:

@@ -24,7 +24,8 @@ log = logging.getLogger("credsync")
 
 EXIT_OK, EXIT_PROBLEM, EXIT_USAGE, EXIT_DATABASE = 0, 1, 2, 3
 DEFAULT_EMULATOR_PORT = 18150
-DEFAULT_WORKER_TIMEOUT_MS = 100
+#: In-flight actors get this long to finish after SIGTERM (the Procfile contract: exit within 10 s).
+WORKER_SHUTDOWN_TIMEOUT_MS = 9_000
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -135,18 +136,8 @@ def _emulator(args: argparse.Namespace) -> int:
 
 def _worker(args: argparse.Namespace) -> int:
     config = settings.load()  # fail here, with the variable named, rather than in every child
-    command = [
-        sys.executable,
-        "-m",
-        "dramatiq",
-        "worker.app",
-        "--threads",
-        str(args.threads),
-        "--worker-timeout",
-        str(DEFAULT_WORKER_TIMEOUT_MS),
-        "--queues",
-        config.queue_name,
-    ]
+    command = [sys.executable, "-m", "dramatiq", "worker.app", "--threads", str(args.threads)]
+    command += ["--queues", config.queue_name, "--worker-shutdown-timeout", str(WORKER_SHUTDOWN_TIMEOUT_MS)]
     if args.processes:
         command += ["--processes", str(args.processes)]
     return _supervise(command)
