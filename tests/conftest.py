@@ -12,6 +12,7 @@ import datetime
 import os
 import uuid
 from collections.abc import Iterator
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
@@ -115,3 +116,35 @@ def sql(database_url: str) -> Iterator[psycopg.Connection[dict]]:  # type: ignor
 @pytest.fixture
 def platform(sql: psycopg.Connection[dict]) -> Platform:  # type: ignore[type-arg]
     return Platform(sql)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if os.environ.get("CREDSYNC_SLOW") == "1":
+        return
+    skip = pytest.mark.skip(reason="long test: set CREDSYNC_SLOW=1 to run it")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture
+def emulator() -> Iterator[Any]:
+    from worker.emulator import server
+
+    with server.Emulator(port=0, signing_key=b"shared-issuer-key", issuer="http://lms.test/oauth2") as emu:
+        yield emu
+
+
+@pytest.fixture
+def credentials_client(emulator: Any) -> Iterator[Any]:
+    from worker.clients import credentials
+
+    client = credentials.CredentialsClient(
+        credentials_url=emulator.url,
+        oauth_url=emulator.url,
+        client_id="credsync",
+        client_secret="credsync-secret",
+        timeout=(2.0, 2.0),
+    )
+    yield client
+    client.close()

@@ -1,0 +1,96 @@
+"""Settings: defaults, and a clear message naming the variable for every invalid value."""
+
+from __future__ import annotations
+
+import pytest
+
+from worker import errors, settings
+
+REQUIRED = {
+    "DATABASE_URL": "postgresql://127.0.0.1/test",
+    "CREDENTIALS_URL": "http://127.0.0.1:18150",
+    "OAUTH_URL": "http://127.0.0.1:18150",
+    "OAUTH_CLIENT_ID": "credsync",
+    "OAUTH_CLIENT_SECRET": "s3cret",
+}
+
+
+@pytest.fixture(autouse=True)
+def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in [*list(REQUIRED), "BROKER_URL", "CREDENTIALS_ORG_URLS", "CREDSYNC_MAX_RETRIES"]:
+        monkeypatch.delenv(name, raising=False)
+
+
+def test_defaults_follow_the_upstream_retry_policy() -> None:
+    config = settings.load(REQUIRED)
+    assert (config.max_retries, config.min_backoff_ms, config.max_backoff_ms) == (10, 30_000, 600_000)
+    assert config.broker_url == "redis://127.0.0.1:6379/0"
+    assert config.host_schema == "public"
+    assert config.credentials_org_urls == {}
+    assert config.programs_without_certificates == frozenset()
+
+
+def test_the_environment_is_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, value in REQUIRED.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("CREDSYNC_MAX_RETRIES", "3")
+    monkeypatch.setenv("CREDENTIALS_ORG_URLS", '{"edX": "https://credentials.edx.example"}')
+    config = settings.load()
+    assert config.max_retries == 3
+    assert config.credentials_org_urls == {"edX": "https://credentials.edx.example"}
+
+
+@pytest.mark.parametrize("missing", sorted(REQUIRED))
+def test_a_missing_required_variable_is_named(missing: str) -> None:
+    with pytest.raises(errors.ConfigurationError, match=f"{missing}: Field required"):
+        settings.load({k: v for k, v in REQUIRED.items() if k != missing})
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "message"),
+    [
+        ("CREDSYNC_MAX_RETRIES", "many", "CREDSYNC_MAX_RETRIES"),
+        ("CREDSYNC_MAX_RETRIES", "-1", "CREDSYNC_MAX_RETRIES"),
+        ("BROKER_URL", "kafka://x", "BROKER_URL: Value error, must start with redis://"),
+        ("DATABASE_URL", "mysql://x/y", "DATABASE_URL: Value error, must be a postgresql:// URL"),
+        ("CREDENTIALS_URL", "credentials.example", "CREDENTIALS_URL: Value error, must be an absolute"),
+        ("CREDENTIALS_ORG_URLS", "[1]", "CREDENTIALS_ORG_URLS"),
+        ("CREDENTIALS_ORG_URLS", '{"edX": "ftp://x"}', "the URL for org 'edX'"),
+        ("CREDSYNC_HOST_SCHEMA", "lms; drop table x", "CREDSYNC_HOST_SCHEMA"),
+        (
+            "CREDSYNC_MIN_BACKOFF_MS",
+            "900000",
+            "CREDSYNC_MIN_BACKOFF_MS must not exceed CREDSYNC_MAX_BACKOFF_MS",
+        ),
+    ],
+)
+def test_an_invalid_value_is_refused_with_the_variable_named(variable: str, value: str, message: str) -> None:
+    with pytest.raises(errors.ConfigurationError) as caught:
+        settings.load({**REQUIRED, variable: value})
+    assert message in str(caught.value)
+
+
+def test_the_client_secret_never_shows_in_the_settings_repr() -> None:
+    config = settings.load(REQUIRED)
+    assert "s3cret" not in repr(config)
+    assert "s3cret" not in str(config)
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("", frozenset()),
+        ("a, b", frozenset({"a", "b"})),
+        ("x,all", frozenset({"x", "ALL"})),
+        ("All", frozenset({"ALL"})),
+    ],
+)
+def test_programs_without_certificates_is_a_comma_separated_list_where_all_means_every_program(
+    raw: str, expected: frozenset[str]
+) -> None:
+    config = settings.load({**REQUIRED, "CREDSYNC_PROGRAMS_WITHOUT_CERTIFICATES": raw})
+    assert config.programs_without_certificates == expected
+
+
+def test_the_core_settings_need_only_the_database() -> None:
+    assert settings.load_core({"DATABASE_URL": REQUIRED["DATABASE_URL"]}).queue_name == "credsync"
