@@ -1,7 +1,9 @@
 # Shared helpers of scripts/demo, scripts/test and scripts/bench (sourced, not run).
 # - ensure_venv: a .venv with credsync and its dev tools installed (re-installs when pyproject changes)
-# - ensure_postgres / ensure_redis: use a reachable server, else start a private one under .credsync/,
-#   else say what to install. Private servers are stopped by stop_private_services (trap EXIT).
+# - ensure_postgres / ensure_redis: use a reachable server (start the machine's own PostgreSQL
+#   cluster when it is installed but stopped), else start a private throwaway one in a temp dir, else
+#   say what to install. CREDSYNC_PRIVATE_SERVICES=1 always starts private ones. Private servers are
+#   stopped by stop_private_services (trap EXIT).
 
 set -euo pipefail
 
@@ -11,6 +13,7 @@ VENV="$ROOT/.venv"
 PY="$VENV/bin/python"
 PRIVATE_PIDS=()
 PRIVATE_PG_DIRS=()
+PRIVATE_DIRS=()
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 die() { printf 'credsync: %s\n' "$*" >&2; exit 1; }
@@ -69,6 +72,10 @@ pg_bindir() {
 # ensure_postgres: sets PG_ADMIN_URL to a superuser URL of a reachable server (its "postgres" database).
 ensure_postgres() {
     local candidate
+    if [ "${CREDSYNC_PRIVATE_SERVICES:-0}" = 1 ]; then
+        start_private_postgres
+        return 0
+    fi
     for candidate in "${CREDSYNC_TEST_PG_URL:-}" "${PG_ADMIN_URL:-}" \
         "postgresql://postgres@127.0.0.1:5432/postgres" "postgresql://127.0.0.1:5432/postgres"; do
         [ -n "$candidate" ] || continue
@@ -130,8 +137,9 @@ PYEOF
 # ensure_redis: sets REDIS_URL to a reachable Redis.
 ensure_redis() {
     local candidate port dir
+    [ "${CREDSYNC_PRIVATE_SERVICES:-0}" = 1 ] && set -- private
     for candidate in "${CREDSYNC_TEST_REDIS_URL:-}" "${REDIS_URL:-}" "redis://127.0.0.1:6379/0"; do
-        [ -n "$candidate" ] || continue
+        [ -n "$candidate" ] && [ "${1:-}" != private ] || continue
         if redis_reachable "$candidate"; then
             REDIS_URL="$candidate"
             return 0
@@ -150,6 +158,7 @@ Install Redis 6 or newer (Debian/Ubuntu: apt-get install redis-server), or set C
     done
     redis_reachable "redis://127.0.0.1:$port/0" || die "the private Redis did not start: see $dir/redis.log"
     PRIVATE_PIDS+=("$(cat "$dir/redis.pid")")
+    PRIVATE_DIRS+=("$dir")
     REDIS_URL="redis://127.0.0.1:$port/0"
 }
 
@@ -157,6 +166,9 @@ stop_private_services() {
     local pid dir bindir
     for pid in "${PRIVATE_PIDS[@]+"${PRIVATE_PIDS[@]}"}"; do
         kill "$pid" 2>/dev/null || true
+    done
+    for dir in "${PRIVATE_DIRS[@]+"${PRIVATE_DIRS[@]}"}"; do
+        rm -rf "$dir"
     done
     if [ "${#PRIVATE_PG_DIRS[@]}" -gt 0 ]; then
         bindir="$(pg_bindir)"
