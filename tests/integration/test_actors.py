@@ -31,11 +31,14 @@ class Probe:
     def __init__(self) -> None:
         self.calls: dict[str, int] = {}
         self.lock = threading.Lock()
+        self.wait = threading.Event()
 
     def __call__(self, deps: object, payload: ProbePayload) -> outcomes.Outcome:
         with self.lock:
             self.calls[payload.name] = self.calls.get(payload.name, 0) + 1
             call = self.calls[payload.name]
+        if payload.behaviour == "wait":
+            self.wait.wait(10)
         if payload.behaviour == "skip":
             return outcomes.Skipped("nothing_to_do", "no reason to send")
         if payload.behaviour == "permanent":
@@ -52,7 +55,7 @@ class Probe:
 
 
 class Harness:
-    def __init__(self, database: Any, sql: Any, *, max_retries: int = 2) -> None:
+    def __init__(self, database: Any, sql: Any, *, max_retries: int = 2, lease_s: int = 30) -> None:
         sql.execute(
             "INSERT INTO credsync.task (name, required_keys, ordering_scope, ordering_keys)"
             " VALUES ('probe', '{name}', 'probe', '{name}') ON CONFLICT DO NOTHING"
@@ -74,9 +77,9 @@ class Harness:
         )
         brokers.apply_retry_policy(self.broker, config)
         self.broker.add_middleware(CurrentMessage())
-        self.outbox = repository.Outbox(database, lease_s=30)
+        self.outbox = repository.Outbox(database, lease_s=lease_s)
         self.runtime = actors.Runtime(self.outbox, deps=None)
-        self.broker.add_middleware(middleware.OutboxRows(lambda: self.runtime, {"probe"}, lease_s=30))
+        self.broker.add_middleware(middleware.OutboxRows(lambda: self.runtime, {"probe"}, lease_s=lease_s))
         self.actors = actors.declare(
             self.broker, self.registry, lambda: self.runtime, queue_name=QUEUE, time_limit_ms=10_000
         )
@@ -220,3 +223,27 @@ def test_rows_of_one_ordering_key_run_one_at_a_time_in_insert_order(harness: Har
     starts = [harness.row(i)["started_at"] for i in ids]
     finishes = [harness.row(i)["finished_at"] for i in ids]
     assert all(finishes[i] <= starts[i + 1] for i in range(len(ids) - 1))
+
+
+def test_the_heartbeat_keeps_a_long_attempt_from_being_rescued(database, sql) -> None:  # type: ignore[no-untyped-def]
+    # Given a worker whose leases last 2 s, and a handler that takes 4 s
+    h = Harness(database, sql, lease_s=2)
+    release = threading.Event()
+    h.probe.wait = release
+    row_id = h.insert(name="slow", behaviour="wait")
+    h.scanner.run_once(rescue=False)
+    try:
+        # When the lease rescue runs every half second while the attempt goes on
+        rescued = []
+        for _ in range(8):
+            release.wait(0.5)
+            rescued += scanner.rescue_lost(h.outbox, max_retries=2)
+        release.set()
+        h.broker.join(QUEUE)
+        h.worker.join()
+    finally:
+        h.stop()
+    # Then the row was never rescued, and ended done after one attempt
+    assert rescued == []
+    row = h.row(row_id)
+    assert (row["status"], row["attempts"]) == ("done", 1)

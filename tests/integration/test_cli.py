@@ -1,0 +1,112 @@
+"""The credsync command through its entry point, against a real database: output and exit codes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from worker import cli
+from worker.outbox import repository
+
+TASK = "award_course_certificate"
+
+
+@pytest.fixture(autouse=True)
+def _environment(monkeypatch: pytest.MonkeyPatch, database_url: str) -> None:
+    monkeypatch.setenv("DATABASE_URL", database_url)
+
+
+def _failed_row(outbox: repository.Outbox, platform, username: str = "ada") -> int:  # type: ignore[no-untyped-def]
+    row_id = platform.enqueue(TASK, {"username": username, "course_run_key": "k"})
+    outbox.claim_due(batch=100, max_in_flight=1000)
+    assert outbox.start(row_id) is not None
+    assert outbox.mark_failed(row_id, 1, "Credentials rejected the request: HTTP 400")
+    return row_id
+
+
+def test_migrate_is_idempotent_and_says_so(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["migrate", "--reference-host"]) == 0
+    out = capsys.readouterr().out
+    assert "migrations applied: none (up to date)" in out
+    assert "tasks registered: award_course_certificate" in out
+
+
+def test_status_shows_rows_per_task_and_status_and_whether_processing_is_paused(
+    outbox, platform, capsys
+) -> None:  # type: ignore[no-untyped-def]
+    _failed_row(outbox, platform)
+    platform.enqueue(TASK, {"username": "bob", "course_run_key": "k"})
+    assert cli.main(["status"]) == 0
+    out = capsys.readouterr().out
+    assert "award_course_certificate  failed   1" in out
+    assert "award_course_certificate  pending  1" in out
+    assert "processing: PAUSED: no credentials_credentialsapiconfig row" in out
+    platform.enable_credentials()
+    assert cli.main(["status", "--json", "--fail-on-failed"]) == 1
+    status = json.loads(capsys.readouterr().out)
+    assert status["paused"] is None
+    assert {(r["status"], r["rows"]) for r in status["rows"]} == {("pending", 1), ("failed", 1)}
+
+
+def test_failed_and_show_explain_a_failed_row(outbox, platform, capsys) -> None:  # type: ignore[no-untyped-def]
+    row_id = _failed_row(outbox, platform)
+    assert cli.main(["failed"]) == 0
+    assert "Credentials rejected the request: HTTP 400" in capsys.readouterr().out
+    assert cli.main(["show", str(row_id)]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert (shown["status"], shown["attempts"], shown["payload"]["username"]) == ("failed", 1, "ada")
+    assert cli.main(["show", "999999"]) == 1
+
+
+def test_retry_counts_in_a_dry_run_then_puts_failed_rows_back(outbox, platform, capsys) -> None:  # type: ignore[no-untyped-def]
+    ids = [_failed_row(outbox, platform, name) for name in ("a", "b")]
+    assert cli.main(["retry"]) == 2
+    assert cli.main(["retry", "--all-failed", "--dry-run"]) == 0
+    assert "2 failed rows would be retried" in capsys.readouterr().out
+    assert [outbox.status_of(i)[0] for i in ids] == ["failed", "failed"]  # type: ignore[index]
+    assert cli.main(["retry", "--all-failed", "--task", TASK]) == 0
+    assert "2 rows back to pending" in capsys.readouterr().out
+    assert [outbox.status_of(i)[0] for i in ids] == ["pending", "pending"]  # type: ignore[index]
+
+
+def test_prune_and_enqueue(outbox, platform, capsys) -> None:  # type: ignore[no-untyped-def]
+    _failed_row(outbox, platform)
+    assert cli.main(["prune", "--older-than-days", "0"]) == 0
+    assert "pruned 1 rows" in capsys.readouterr().out
+    assert cli.main(["enqueue", TASK, '{"username": "ada", "course_run_key": "k"}']) == 0
+    row_id = int(capsys.readouterr().out)
+    assert outbox.status_of(row_id) == ("pending", 0)
+    assert cli.main(["enqueue", TASK, '{"username": "ada"}']) == 3
+    assert 'needs payload key "course_run_key"' in capsys.readouterr().err
+    assert cli.main(["enqueue", TASK, "{not json"]) == 2
+
+
+def test_wait_returns_1_when_rows_stay_unsettled(platform) -> None:  # type: ignore[no-untyped-def]
+    platform.enqueue(TASK, {"username": "ada", "course_run_key": "k"})
+    assert cli.main(["wait", "--timeout", "0.3"]) == 1
+
+
+def test_an_invalid_setting_stops_the_command_with_the_variable_named(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("CREDSYNC_LEASE_S", "forever")
+    result = subprocess.run(
+        [sys.executable, "-m", "worker", "status"], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 2
+    assert "CREDSYNC_LEASE_S" in result.stderr
+
+
+def test_the_worker_processes_refuse_to_start_without_the_credentials_settings(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name in ("CREDENTIALS_URL", "OAUTH_URL", "OAUTH_CLIENT_ID", "OAUTH_CLIENT_SECRET"):
+        monkeypatch.delenv(name, raising=False)
+    result = subprocess.run(
+        [sys.executable, "-m", "worker", "scanner"], capture_output=True, text=True, check=False, timeout=60
+    )
+    assert result.returncode == 2
+    assert "CREDENTIALS_URL: Field required" in result.stderr
