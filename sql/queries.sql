@@ -64,9 +64,10 @@ RETURNING o.id, o.task, o.payload, o.attempts;
 SELECT status, attempts FROM credsync.outbox WHERE id = %(id)s;
 
 -- name: outbox_record_error
--- Record the error of the current attempt on a running row (the retry/fail decision comes next).
+-- Record the error of the current attempt on a running row (the retry/fail decision comes next),
+-- with what the attempt did before failing, when it says.
 UPDATE credsync.outbox
-SET last_error = %(error)s
+SET last_error = %(error)s, result = coalesce(%(result)s::jsonb, result)
 WHERE id = %(id)s AND status = 'running' AND attempts = %(attempt)s;
 
 -- name: outbox_mark_done
@@ -228,3 +229,68 @@ LEFT JOIN certificates_generatedcertificate c
       AND c.status NOT IN ('audit_passing', 'audit_notpassing')
 LEFT JOIN certificates_certificatedateoverride d ON d.generated_certificate_id = c.id
 WHERE u.username = %(username)s;
+
+-- name: host_learner
+-- A learner by username.
+SELECT id, username FROM auth_user WHERE username = %(username)s;
+
+-- name: host_completed_programs
+-- The programs a learner has completed (SPEC §4.2), in one statement: every course of the program
+-- has a run for which the learner holds a passing certificate (downloadable or generating) whose
+-- mode matches the run's type (credit counts as verified, no-id-professional as professional),
+-- in a run that has a course overview. A program with no courses is never complete. Only programs
+-- holding one of the learner's passing runs can be complete, so the containment test (GIN index
+-- catalog_program_data_idx) narrows the catalog first.
+WITH passing AS (
+    SELECT c.course_id AS run_key,
+           CASE c.mode WHEN 'no-id-professional' THEN 'professional' ELSE c.mode END AS mode
+    FROM certificates_generatedcertificate c
+    WHERE c.user_id = %(user_id)s
+      AND c.status IN ('downloadable', 'generating')
+      AND EXISTS (SELECT 1 FROM course_overviews_courseoverview co WHERE co.id = c.course_id)
+), candidate AS (
+    SELECT p.uuid, p.title, p.data
+    FROM catalog_program p
+    WHERE EXISTS (
+        SELECT 1 FROM passing
+        WHERE p.data @> jsonb_build_object('courses', jsonb_build_array(jsonb_build_object(
+                  'course_runs', jsonb_build_array(jsonb_build_object('key', passing.run_key))))))
+)
+SELECT candidate.uuid, candidate.title
+FROM candidate
+WHERE jsonb_typeof(candidate.data -> 'courses') = 'array'
+  AND jsonb_array_length(candidate.data -> 'courses') > 0
+  AND NOT EXISTS (
+      SELECT 1
+      FROM jsonb_array_elements(candidate.data -> 'courses') AS course
+      WHERE NOT EXISTS (
+          SELECT 1
+          FROM jsonb_array_elements(
+                   CASE WHEN jsonb_typeof(course -> 'course_runs') = 'array'
+                        THEN course -> 'course_runs' ELSE '[]'::jsonb END) AS run
+          JOIN passing
+            ON passing.run_key = run ->> 'key'
+           AND passing.mode = CASE run ->> 'type' WHEN 'credit' THEN 'verified' ELSE run ->> 'type' END))
+ORDER BY candidate.uuid;
+
+-- name: host_engaged_programs
+-- The programs a learner is engaged in through a course run (SPEC §4.3): programs listing the run,
+-- when the learner is actively enrolled in it; in program title order.
+SELECT p.uuid, p.title
+FROM catalog_program p
+WHERE EXISTS (
+        SELECT 1 FROM student_courseenrollment e
+        WHERE e.user_id = %(user_id)s AND e.course_id = %(course_key)s AND e.is_active)
+  AND p.data @> jsonb_build_object('courses', jsonb_build_array(jsonb_build_object(
+          'course_runs', jsonb_build_array(jsonb_build_object('key', %(course_key)s::text)))))
+ORDER BY p.title, p.uuid;
+
+-- name: host_course_overview
+-- A course run's overview: pacing, end, certificate available date and display behaviour.
+SELECT id, org, self_paced, "end", certificate_available_date, certificates_display_behavior
+FROM course_overviews_courseoverview
+WHERE id = %(course_key)s;
+
+-- name: host_course_modes
+-- Every course mode row of a run (one per currency; expired ones included, as upstream).
+SELECT mode_slug, currency FROM course_modes_coursemode WHERE course_id = %(course_key)s ORDER BY mode_slug, currency;

@@ -20,6 +20,9 @@ is treated as transient, like upstream's ``autoretry_for=(Exception,)``.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 
 class CredsyncError(Exception):
     """Root of every error credsync raises on purpose."""
@@ -60,15 +63,25 @@ class CredentialsHTTPError(CredentialsError):
 
 
 class SyncError(CredsyncError):
-    """A sync handler could not finish its row."""
+    """A sync handler could not finish its row.
+
+    ``details`` (JSON-serialisable) says what was done before the failure, e.g. the programs
+    already awarded; it is kept in the row's ``result``.
+    """
+
+    def __init__(self, message: str, *, details: Mapping[str, Any] | None = None) -> None:
+        self.details = dict(details) if details else None
+        super().__init__(message)
 
 
 class TransientSyncError(SyncError):
     """Retry the row later; ``delay_ms`` (from a ``Retry-After``) overrides the backoff."""
 
-    def __init__(self, message: str, *, delay_ms: int | None = None) -> None:
+    def __init__(
+        self, message: str, *, delay_ms: int | None = None, details: Mapping[str, Any] | None = None
+    ) -> None:
         self.delay_ms = delay_ms
-        super().__init__(message)
+        super().__init__(message, details=details)
 
 
 class PermanentSyncError(SyncError):

@@ -6,12 +6,14 @@ outcome        meaning                                      effect on the outbox
 ``Sent``       the Credentials service accepted the change   ``done``, ``result`` = details
 ``Skipped``    nothing to send, legitimately (unknown        ``done``, ``result`` = reason
                learner, no certificate, audit mode, ...)
+``Enqueued``   the work continues in follow-up rows          ``done``, ``result`` = details
+               (a parent task handing over to its subtask)
 =============  ===========================================  ===============================
 
 Failures are exceptions (``worker.errors.TransientSyncError`` retries the row,
-``worker.errors.PermanentSyncError`` fails it). A handler may also ask for follow-up rows
-(``FollowUp``): they are inserted in the same transaction that marks its row ``done``
-(SPEC §8.7), so a parent task and its subtask can never be half-recorded.
+``worker.errors.PermanentSyncError`` fails it); their ``details`` go to ``result`` too. A handler
+may also ask for follow-up rows (``FollowUp``): they are inserted in the same transaction that
+marks its row ``done`` (SPEC §8.7), so a parent task and its subtask can never be half-recorded.
 """
 
 from __future__ import annotations
@@ -53,4 +55,15 @@ class Skipped:
         return {"outcome": "skipped", "reason": self.reason, "message": self.message, **self.details}
 
 
-Outcome = Sent | Skipped
+@dataclasses.dataclass(frozen=True)
+class Enqueued:
+    """Nothing sent by this row itself: its ``follow_ups`` carry the work on."""
+
+    details: Mapping[str, Any]
+    follow_ups: tuple[FollowUp, ...] = ()
+
+    def as_result(self) -> dict[str, Any]:
+        return {"outcome": "enqueued", **self.details}
+
+
+Outcome = Sent | Skipped | Enqueued

@@ -13,7 +13,7 @@ import dataclasses
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, Generic
 
 import dramatiq
@@ -74,10 +74,10 @@ def execute_row(runtime: Runtime[Any], spec: handlers.TaskSpec[Any], row_id: int
     try:
         outcome = spec.execute(runtime.deps, row.payload)
     except errors.PermanentSyncError as exc:
-        _record(runtime, row.id, row.attempt, str(exc), spec.name, started, "failed")
+        _record(runtime, row.id, row.attempt, str(exc), spec.name, started, "failed", exc.details)
         raise
     except errors.TransientSyncError as exc:
-        _record(runtime, row.id, row.attempt, str(exc), spec.name, started, "will retry")
+        _record(runtime, row.id, row.attempt, str(exc), spec.name, started, "will retry", exc.details)
         raise dramatiq.Retry(str(exc), delay=exc.delay_ms) from exc
     except Exception as exc:
         _record(
@@ -101,7 +101,14 @@ def execute_row(runtime: Runtime[Any], spec: handlers.TaskSpec[Any], row_id: int
 
 
 def _record(
-    runtime: Runtime[Any], row_id: int, attempt: int, error: str, task: str, started: float, what: str
+    runtime: Runtime[Any],
+    row_id: int,
+    attempt: int,
+    error: str,
+    task: str,
+    started: float,
+    what: str,
+    details: Mapping[str, Any] | None = None,
 ) -> None:
     log.warning(
         "row %d (%s) attempt %d: %s after %.0f ms: %s",
@@ -112,13 +119,13 @@ def _record(
         (time.monotonic() - started) * 1000,
         error,
     )
-    runtime.outbox.record_error(row_id, attempt, error)
+    runtime.outbox.record_error(row_id, attempt, error, {"outcome": "error", **details} if details else None)
 
 
 def _describe(outcome: outcomes.Outcome) -> str:
     if isinstance(outcome, outcomes.Skipped):
         return f"skipped ({outcome.reason})"
-    return "sent"
+    return "sent" if isinstance(outcome, outcomes.Sent) else "enqueued follow-up rows"
 
 
 def declare(

@@ -60,12 +60,18 @@ class Outbox:
             row = db.fetch_one(cur, "outbox_status_of", {"id": row_id})
         return None if row is None else (rows.Status(row["status"]), row["attempts"])
 
-    def record_error(self, row_id: int, attempt: int, error: str) -> bool:
+    def record_error(
+        self, row_id: int, attempt: int, error: str, result: Mapping[str, Any] | None = None
+    ) -> bool:
+        """Keep the attempt's error (and, when given, what it did before failing) on the row."""
+        params = {
+            "id": row_id,
+            "attempt": attempt,
+            "error": error,
+            "result": Jsonb(dict(result)) if result else None,
+        }
         with self.database.transaction() as cur:
-            return (
-                db.execute(cur, "outbox_record_error", {"id": row_id, "attempt": attempt, "error": error})
-                == 1
-            )
+            return db.execute(cur, "outbox_record_error", params) == 1
 
     def mark_done(
         self,
