@@ -62,7 +62,10 @@ def runtime() -> actors.Runtime[tasks.Deps]:
                 deps=tasks.Deps(
                     host=host.HostReader(database),
                     credentials=credentials.CredentialsClient.from_settings(SETTINGS),
-                    rules=certificates.Rules(disable_honor_certificates=SETTINGS.disable_honor_certificates),
+                    rules=certificates.Rules(
+                        disable_honor_certificates=SETTINGS.disable_honor_certificates,
+                        programs_without_certificates=SETTINGS.programs_without_certificates,
+                    ),
                 ),
             )
         return _runtime

@@ -2,14 +2,21 @@
 
 This is where a new kind of sync job is declared: a payload model and a function in
 ``worker.sync``, plus one ``TaskSpec`` below (`credsync migrate` registers it in the database).
+Learner tasks are ordered per learner, course tasks per course run.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
+from typing import Any
 
+import pydantic
+
+from worker import outcomes
+from worker.clients import credentials
 from worker.outbox import handlers
-from worker.sync import certificates, host
+from worker.sync import certificates, course_dates, host, payloads, programs
 
 
 @dataclasses.dataclass(frozen=True)
@@ -17,26 +24,73 @@ class Deps:
     """What the sync functions need, built once per worker process by ``worker.app``."""
 
     host: host.HostReader
-    credentials: certificates.CredentialsPoster
+    credentials: credentials.CredentialsClient
     rules: certificates.Rules
 
 
-LEARNER = ("learner", ("username",))
+def _award_program_certificates(deps: Deps, payload: payloads.AwardProgramCertificates) -> outcomes.Outcome:
+    return programs.award_program_certificates(deps.host, deps.credentials, payload, deps.rules)
 
 
-def _award_course_certificate(deps: Deps, payload: certificates.AwardCourseCertificate):  # type: ignore[no-untyped-def]
+def _award_course_certificate(deps: Deps, payload: payloads.AwardCourseCertificate) -> outcomes.Outcome:
     return certificates.award_course_certificate(deps.host, deps.credentials, payload, deps.rules)
+
+
+def _revoke_program_certificates(deps: Deps, payload: payloads.RevokeProgramCertificates) -> outcomes.Outcome:
+    return programs.revoke_program_certificates(deps.host, deps.credentials, payload, deps.rules)
+
+
+def _update_available_date(deps: Deps, payload: payloads.UpdateCertificateAvailableDate) -> outcomes.Outcome:
+    return course_dates.update_certificate_available_date_on_course_update(deps.host, payload)
+
+
+def _update_configuration_date(
+    deps: Deps, payload: payloads.UpdateCertificateConfigurationDate
+) -> outcomes.Outcome:
+    return course_dates.update_credentials_course_certificate_configuration_available_date(
+        deps.host, deps.credentials, payload, deps.rules
+    )
+
+
+Run = Callable[[Deps, Any], outcomes.Outcome]
+
+
+def _learner_task(
+    name: str, model: type[pydantic.BaseModel], run: Run, *required: str
+) -> handlers.TaskSpec[Deps]:
+    return handlers.TaskSpec(name, model, run, ("username", *required), "learner", ("username",))
+
+
+def _course_task(name: str, model: type[pydantic.BaseModel], run: Run) -> handlers.TaskSpec[Deps]:
+    return handlers.TaskSpec(name, model, run, ("course_key",), "course", ("course_key",))
 
 
 REGISTRY: handlers.Registry[Deps] = handlers.Registry(
     [
-        handlers.TaskSpec(
-            name="award_course_certificate",
-            payload_model=certificates.AwardCourseCertificate,
-            run=_award_course_certificate,
-            required_keys=("username", "course_run_key"),
-            ordering_scope=LEARNER[0],
-            ordering_keys=LEARNER[1],
+        _learner_task(
+            "award_program_certificates", payloads.AwardProgramCertificates, _award_program_certificates
+        ),
+        _learner_task(
+            "award_course_certificate",
+            payloads.AwardCourseCertificate,
+            _award_course_certificate,
+            "course_run_key",
+        ),
+        _learner_task(
+            "revoke_program_certificates",
+            payloads.RevokeProgramCertificates,
+            _revoke_program_certificates,
+            "course_key",
+        ),
+        _course_task(
+            "update_certificate_available_date_on_course_update",
+            payloads.UpdateCertificateAvailableDate,
+            _update_available_date,
+        ),
+        _course_task(
+            course_dates.SUBTASK,
+            payloads.UpdateCertificateConfigurationDate,
+            _update_configuration_date,
         ),
     ]
 )

@@ -75,3 +75,5 @@ CREATE INDEX IF NOT EXISTS certificates_generatedcertificate_course_idx
     ON certificates_generatedcertificate (course_id);
 CREATE INDEX IF NOT EXISTS student_courseenrollment_course_idx ON student_courseenrollment (course_id);
 CREATE INDEX IF NOT EXISTS course_modes_coursemode_course_idx ON course_modes_coursemode (course_id);
+-- Program completion and engagement look programs up by the course runs they contain.
+CREATE INDEX IF NOT EXISTS catalog_program_data_idx ON catalog_program USING gin (data jsonb_path_ops);

@@ -10,13 +10,13 @@ import pytest
 from worker import errors, outcomes
 from worker.clients import credentials
 from worker.emulator import server
-from worker.sync import certificates, host
+from worker.sync import certificates, host, payloads
 
 RUN = "course-v1:edX+DemoX+2026"
 
 
 def _award(database: Any, client: Any, username: str, key: str = RUN, **rules: bool) -> outcomes.Outcome:
-    payload = certificates.AwardCourseCertificate(username=username, course_run_key=key)
+    payload = payloads.AwardCourseCertificate(username=username, course_run_key=key)
     return certificates.award_course_certificate(
         host.HostReader(database), client, payload, certificates.Rules(**rules)
     )

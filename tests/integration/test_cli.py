@@ -31,7 +31,7 @@ def test_migrate_is_idempotent_and_says_so(capsys: pytest.CaptureFixture[str]) -
     assert cli.main(["migrate", "--reference-host"]) == 0
     out = capsys.readouterr().out
     assert "migrations applied: none (up to date)" in out
-    assert "tasks registered: award_course_certificate" in out
+    assert "tasks registered: award_program_certificates, award_course_certificate," in out
 
 
 def test_status_shows_rows_per_task_and_status_and_whether_processing_is_paused(

@@ -7,46 +7,34 @@ Despite its name it awards *or revokes*: status ``awarded`` iff the certificate 
 from __future__ import annotations
 
 import dataclasses
-import datetime
 import logging
-from typing import Annotated, Protocol
-
-import pydantic
 
 from worker import errors, outcomes
-from worker.sync import host, keys, modes
+from worker.clients import credentials
+from worker.sync import host, keys, modes, payloads
 
 log = logging.getLogger(__name__)
 
 COURSE_CERTIFICATE = "course-run"
-DATE_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
-Username = Annotated[str, pydantic.StringConstraints(min_length=1, max_length=255), pydantic.Strict()]
-KeyText = Annotated[str, pydantic.StringConstraints(min_length=1, max_length=500), pydantic.Strict()]
-
-
-class AwardCourseCertificate(pydantic.BaseModel):
-    model_config = pydantic.ConfigDict(frozen=True, extra="ignore")
-
-    username: Username
-    course_run_key: KeyText
-
-
-class CredentialsPoster(Protocol):
-    def post_credential(self, body: dict[str, object], *, org: str | None = None) -> dict[str, object]: ...
 
 
 @dataclasses.dataclass(frozen=True)
 class Rules:
-    """Platform feature flags the rules depend on."""
+    """Platform settings the rules depend on."""
 
     disable_honor_certificates: bool = False
+    #: Program uuids that never get a certificate; ``"ALL"`` among them means no program does.
+    programs_without_certificates: frozenset[str] = frozenset()
+
+
+DEFAULT_RULES = Rules()
 
 
 def award_course_certificate(
     reader: host.HostReader,
-    credentials: CredentialsPoster,
-    payload: AwardCourseCertificate,
-    rules: Rules = Rules(),
+    client: credentials.CredentialsClient,
+    payload: payloads.AwardCourseCertificate,
+    rules: Rules = DEFAULT_RULES,
 ) -> outcomes.Outcome:
     facts = reader.course_certificate_facts(payload.username, payload.course_run_key)
     if facts is None:
@@ -83,10 +71,10 @@ def award_course_certificate(
             "mode": facts.certificate_mode,
             "type": COURSE_CERTIFICATE,
         },
-        "date_override": {"date": format_date(facts.date_override)} if facts.date_override else None,
+        "date_override": {"date": payloads.format_date(facts.date_override)} if facts.date_override else None,
     }
     try:
-        credentials.post_credential(body, org=course_key.org)
+        client.post_credential(body, org=course_key.org)
     except errors.CredentialsHTTPError as exc:
         raise classify_write_error(exc) from exc
     except errors.CredentialsUnavailable as exc:
@@ -112,10 +100,3 @@ def classify_write_error(exc: errors.CredentialsHTTPError) -> errors.SyncError:
     return errors.TransientSyncError(
         str(exc), delay_ms=exc.retry_after_ms if exc.status in (429, 503) else None
     )
-
-
-def format_date(value: datetime.datetime) -> str:
-    """``%Y-%m-%dT%H:%M:%SZ`` in UTC (naive datetimes are taken as UTC)."""
-    if value.tzinfo is not None:
-        value = value.astimezone(datetime.UTC)
-    return value.strftime(DATE_FORMAT)

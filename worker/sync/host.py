@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+from typing import Any
 
 from worker import db
 
@@ -20,16 +21,39 @@ class CourseCertificateFacts:
     has_course_overview: bool
 
 
+@dataclasses.dataclass(frozen=True)
+class Program:
+    uuid: str
+    title: str
+
+
+@dataclasses.dataclass(frozen=True)
+class CourseOverview:
+    id: str
+    org: str
+    self_paced: bool
+    end: datetime.datetime | None
+    certificate_available_date: datetime.datetime | None
+    certificates_display_behavior: str | None
+
+
 class HostReader:
     """Queries of the host tables (named unqualified: the connection's search_path is the host schema)."""
 
     def __init__(self, database: db.Database) -> None:
         self.database = database
 
+    def _one(self, query: str, params: dict[str, Any] | None = None) -> db.Row | None:
+        with self.database.transaction() as cur:
+            return db.fetch_one(cur, query, params)
+
+    def _all(self, query: str, params: dict[str, Any]) -> list[db.Row]:
+        with self.database.transaction() as cur:
+            return db.fetch_all(cur, query, params)
+
     def paused_reason(self) -> str | None:
         """Why sync must wait (SPEC §8.1), or None while the Credentials config is enabled."""
-        with self.database.transaction() as cur:
-            row = db.fetch_one(cur, "host_credentials_config")
+        row = self._one("host_credentials_config")
         if row is None:
             return "no credentials_credentialsapiconfig row: Credentials sync is disabled"
         if not row["enabled"]:
@@ -38,12 +62,16 @@ class HostReader:
             return "the current credentials_credentialsapiconfig row has enable_learner_issuance = false"
         return None
 
+    def learner_id(self, username: str) -> int | None:
+        """The learner's user id, or None when no user has that username."""
+        row = self._one("host_learner", {"username": username})
+        return None if row is None else int(row["id"])
+
     def course_certificate_facts(self, username: str, course_run_key: str) -> CourseCertificateFacts | None:
         """The learner's eligible certificate for the run; None when there is no such learner."""
-        with self.database.transaction() as cur:
-            row = db.fetch_one(
-                cur, "host_course_certificate_facts", {"username": username, "course_run_key": course_run_key}
-            )
+        row = self._one(
+            "host_course_certificate_facts", {"username": username, "course_run_key": course_run_key}
+        )
         if row is None:
             return None
         return CourseCertificateFacts(
@@ -54,3 +82,31 @@ class HostReader:
             date_override=row["date_override"],
             has_course_overview=row["has_course_overview"],
         )
+
+    def completed_programs(self, user_id: int) -> list[Program]:
+        """Programs the learner completed (SPEC §4.2), by uuid."""
+        return [
+            Program(r["uuid"], r["title"]) for r in self._all("host_completed_programs", {"user_id": user_id})
+        ]
+
+    def engaged_programs(self, user_id: int, course_key: str) -> list[Program]:
+        """Programs reached through the learner's active enrollment in the run (SPEC §4.3), by title."""
+        rows = self._all("host_engaged_programs", {"user_id": user_id, "course_key": course_key})
+        return [Program(r["uuid"], r["title"]) for r in rows]
+
+    def course_overview(self, course_key: str) -> CourseOverview | None:
+        row = self._one("host_course_overview", {"course_key": course_key})
+        if row is None:
+            return None
+        return CourseOverview(
+            id=row["id"],
+            org=row["org"],
+            self_paced=row["self_paced"],
+            end=row["end"],
+            certificate_available_date=row["certificate_available_date"],
+            certificates_display_behavior=row["certificates_display_behavior"],
+        )
+
+    def course_mode_slugs(self, course_key: str) -> list[str]:
+        """One slug per course mode row of the run (a mode in two currencies appears twice)."""
+        return [r["mode_slug"] for r in self._all("host_course_modes", {"course_key": course_key})]
