@@ -36,9 +36,10 @@ def _iso_datetime(value: object) -> datetime.datetime | None:
         raise ValueError("must be an ISO 8601 date-time string or null")
     try:
         parsed = datetime.datetime.fromisoformat(value)
-    except ValueError:
-        raise ValueError(f"{value!r} is not an ISO 8601 date-time") from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=datetime.UTC)
+        # In UTC now, so a date whose UTC form is out of range fails here, naming the key.
+        return (parsed if parsed.tzinfo else parsed.replace(tzinfo=datetime.UTC)).astimezone(datetime.UTC)
+    except (ValueError, OverflowError):
+        raise ValueError(f"{value!r} is not an ISO 8601 date-time within years 1-9999") from None
 
 
 CourseKeyText = Annotated[KeyText, pydantic.AfterValidator(_course_key)]
