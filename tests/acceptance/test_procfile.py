@@ -128,3 +128,81 @@ def test_while_credentials_is_disabled_rows_wait_and_then_proceed(
         Platform(conn).enable_credentials()
     wait_for(lambda: all(r["status"] == "done" for r in _rows(database_url)), 30, "rows done", system)
     assert {c["username"] for c in emulator.credentials()} == {"ada", "bob"}
+
+
+def test_programs_are_awarded_and_revoked_and_course_dates_reach_credentials(
+    system: System, database_url: str, emulator: server.Emulator
+) -> None:
+    # Given a program of two runs, configured in Credentials, and learners who finish both runs
+    second = "course-v1:edX+Python101+2026"
+    program = "6f0c3f4e-8a57-4d4e-9f6e-000000000001"
+    emulator.configure_program(program, active=True, course_runs=[RUN, second])
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        platform = Platform(conn)
+        platform.enable_credentials()
+        platform.course_run(RUN, display_behavior="end_with_date", modes=("audit", "verified"))
+        platform.course_run(second)
+        platform.program(
+            program,
+            "Data",
+            {
+                "courses": [
+                    {"key": "edX+DemoX", "course_runs": [{"key": RUN, "type": "verified"}]},
+                    {"key": "edX+Python101", "course_runs": [{"key": second, "type": "verified"}]},
+                ]
+            },
+        )
+    system.start()
+    learners = ["ada", "bob"]
+    with psycopg.connect(database_url) as conn:
+        platform = Platform(conn)
+        for username in learners:
+            with conn.transaction():
+                learner = platform.learner(username)
+                for run in (RUN, second):
+                    platform.enroll(learner["id"], run)
+                    platform.certificate(learner["id"], run)
+                    platform.enqueue(
+                        "award_course_certificate", {"username": username, "course_run_key": run}
+                    )
+                platform.enqueue("award_program_certificates", {"username": username})
+        with conn.transaction():
+            conn.execute(
+                "UPDATE course_overviews_courseoverview SET certificate_available_date = '2026-09-01Z'"
+                " WHERE id = %s",
+                (RUN,),
+            )
+            platform.enqueue("update_certificate_available_date_on_course_update", {"course_key": RUN})
+    settled = lambda: all(r["status"] in ("done", "failed") for r in _rows(database_url))  # noqa: E731
+    wait_for(settled, 60, "the first wave to settle", system)
+    # Then both learners hold the program, and the run's certificate date reached Credentials
+    assert {
+        (c["username"], c["status"]) for c in emulator.credentials() if c["credential"]["type"] == "program"
+    } == {("ada", "awarded"), ("bob", "awarded")}
+    configuration = next(
+        c
+        for c in emulator.course_certificates()
+        if c["course_id"] == RUN and c["certificate_type"] == "verified"
+    )
+    assert configuration["certificate_available_date"] == "2026-09-01T00:00:00Z"
+    # When ada's certificate is invalidated (COURSE_CERT_CHANGED and COURSE_CERT_REVOKED)
+    with psycopg.connect(database_url) as conn:
+        platform = Platform(conn)
+        with conn.transaction():
+            conn.execute(
+                "UPDATE certificates_generatedcertificate SET status = 'notpassing'"
+                " WHERE course_id = %s AND user_id = (SELECT id FROM auth_user WHERE username = 'ada')",
+                (RUN,),
+            )
+            platform.enqueue("award_course_certificate", {"username": "ada", "course_run_key": RUN})
+            platform.enqueue("revoke_program_certificates", {"username": "ada", "course_key": RUN})
+    wait_for(settled, 60, "the revocation to settle", system)
+    # Then her program and course certificates are revoked, bob's are untouched, and no row failed
+    held = {
+        (c["username"], c["credential"]["type"], c["credential"].get("course_run_key")): c["status"]
+        for c in emulator.credentials()
+    }
+    assert held[("ada", "program", None)] == "revoked"
+    assert held[("ada", "course-run", RUN)] == "revoked"
+    assert held[("bob", "program", None)] == "awarded"
+    assert [r for r in _rows(database_url) if r["status"] == "failed"] == []
