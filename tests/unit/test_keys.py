@@ -30,6 +30,8 @@ def test_both_key_forms_parse_and_give_the_org(text: str, org: str, course: str,
         "edX/DemoX",
         "course-v1:a+b+c+d",
         "a/b/c/d",
+        "course-v1:edX+DemoX+2026\n",
+        "edX/DemoX/2026\n",
     ],
 )
 def test_anything_else_is_not_a_course_key(text: str) -> None:
