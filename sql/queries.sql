@@ -249,7 +249,11 @@ WITH passing AS (
       AND c.status IN ('downloadable', 'generating')
       AND EXISTS (SELECT 1 FROM course_overviews_courseoverview co WHERE co.id = c.course_id)
 ), candidate AS (
-    SELECT p.uuid, p.title, p.data
+    -- "courses" is read through a CASE: Postgres may evaluate the conditions of a WHERE in any
+    -- order, so a type check beside jsonb_array_length would not protect it from a malformed entry.
+    SELECT p.uuid, p.title,
+           CASE WHEN jsonb_typeof(p.data -> 'courses') = 'array' THEN p.data -> 'courses'
+                ELSE '[]'::jsonb END AS courses
     FROM catalog_program p
     WHERE EXISTS (
         SELECT 1 FROM passing
@@ -258,11 +262,10 @@ WITH passing AS (
 )
 SELECT candidate.uuid, candidate.title
 FROM candidate
-WHERE jsonb_typeof(candidate.data -> 'courses') = 'array'
-  AND jsonb_array_length(candidate.data -> 'courses') > 0
+WHERE jsonb_array_length(candidate.courses) > 0
   AND NOT EXISTS (
       SELECT 1
-      FROM jsonb_array_elements(candidate.data -> 'courses') AS course
+      FROM jsonb_array_elements(candidate.courses) AS course
       WHERE NOT EXISTS (
           SELECT 1
           FROM jsonb_array_elements(
@@ -294,3 +297,33 @@ WHERE id = %(course_key)s;
 -- name: host_course_modes
 -- Every course mode row of a run (one per currency; expired ones included, as upstream).
 SELECT mode_slug, currency FROM course_modes_coursemode WHERE course_id = %(course_key)s ORDER BY mode_slug, currency;
+
+-- name: outbox_defer
+-- The attempt met a cooldown before sending anything: back to pending until then, the attempt
+-- not counted. The row stays the head of its ordering key, so later rows keep waiting behind it.
+UPDATE credsync.outbox
+SET status = 'pending', attempts = attempts - 1, run_after = %(until)s, lease_until = NULL,
+    last_error = %(reason)s
+WHERE id = %(id)s AND status = 'running' AND attempts = %(attempt)s
+RETURNING id;
+
+-- name: delivery_record
+-- Record one HTTP request made for an outbox row's attempt.
+INSERT INTO credsync.delivery (outbox_id, attempt, method, url, status, duration_ms, error)
+VALUES (%(outbox_id)s, %(attempt)s, %(method)s, %(url)s, %(status)s, %(duration_ms)s, %(error)s);
+
+-- name: delivery_of_row
+-- The HTTP requests made for one outbox row, in order.
+SELECT attempt, at, method, url, status, duration_ms, error
+FROM credsync.delivery WHERE outbox_id = %(id)s ORDER BY id;
+
+-- name: cooldown_set
+-- A service asked us to wait until a time; a later "until" wins, an earlier one never shortens it.
+INSERT INTO credsync.cooldown (destination, until, reason)
+VALUES (%(destination)s, %(until)s, %(reason)s)
+ON CONFLICT (destination) DO UPDATE
+SET until = greatest(credsync.cooldown.until, EXCLUDED.until), reason = EXCLUDED.reason, updated_at = now();
+
+-- name: cooldown_active
+-- Cooldowns in force now.
+SELECT destination, until, reason FROM credsync.cooldown WHERE until > coalesce(%(now)s::timestamptz, now());

@@ -7,10 +7,13 @@
     ├── DatabaseError               a psycopg error, translated once in worker.db
     ├── CredentialsError            raised by worker.clients.credentials (requests errors translated once)
     │   ├── CredentialsUnavailable  no usable answer: connection refused/reset, timeout, bad token answer
-    │   └── CredentialsHTTPError    the service answered with an HTTP error status (carries status, body)
+    │   │   └── CredentialsTokenError  the token endpoint answered an HTTP error: nothing reached the API
+    │   ├── CredentialsHTTPError    the API answered with an HTTP error status (carries status, body)
+    │   └── CredentialsCoolingDown  the service asked us to wait (Retry-After): nothing was sent
     └── SyncError                   the outcome of a sync handler that did not succeed
         ├── TransientSyncError      retry the row later (optionally after ``delay_ms``)
-        └── PermanentSyncError      fail the row now; retrying cannot help
+        ├── PermanentSyncError      fail the row now; retrying cannot help
+        └── DeferredSyncError       wait until a time without using an attempt (a cooldown)
 
 A *skipped* outcome (unknown learner, no certificate, ...) is not an error: it is a result
 (``worker.outcomes.Skipped``). The outbox machinery maps ``TransientSyncError`` to a Dramatiq
@@ -20,6 +23,7 @@ is treated as transient, like upstream's ``autoretry_for=(Exception,)``.
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import Mapping
 from typing import Any
 
@@ -42,6 +46,30 @@ class CredentialsError(CredsyncError):
 
 class CredentialsUnavailable(CredentialsError):
     """No usable answer: network failure, timeout, or an unusable token answer."""
+
+
+class CredentialsTokenError(CredentialsUnavailable):
+    """The token endpoint answered an HTTP error status: no API request was made.
+
+    A transient failure for every task (upstream retried when it could not build its client),
+    never a rejection of the row's data.
+    """
+
+    def __init__(self, url: str, status: int, body: str) -> None:
+        self.url = url
+        self.status = status
+        self.body = body
+        super().__init__(f"POST {url} (token endpoint) answered HTTP {status}: {body}")
+
+
+class CredentialsCoolingDown(CredentialsError):
+    """The service at ``destination`` asked credsync to wait until ``until`` (epoch seconds)."""
+
+    def __init__(self, destination: str, until: float, reason: str) -> None:
+        self.destination = destination
+        self.until = until
+        self.reason = reason
+        super().__init__(f"{destination} asked to wait until {_iso(until)}: {reason}")
 
 
 class CredentialsHTTPError(CredentialsError):
@@ -86,3 +114,15 @@ class TransientSyncError(SyncError):
 
 class PermanentSyncError(SyncError):
     """Fail the row now: the row or the platform's data is wrong and someone must act."""
+
+
+class DeferredSyncError(SyncError):
+    """Put the row back until ``until`` (epoch seconds) without counting the attempt."""
+
+    def __init__(self, message: str, *, until: float, details: Mapping[str, Any] | None = None) -> None:
+        self.until = until
+        super().__init__(message, details=details)
+
+
+def _iso(epoch_s: float) -> str:
+    return datetime.datetime.fromtimestamp(epoch_s, datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -210,17 +210,19 @@ def test_a_second_401_raises_an_http_error_after_exactly_two_token_fetches(
     assert len(calls_to(http, CREDENTIALS_API + "credentials/")) == 2
 
 
-def test_a_refused_token_request_raises_an_http_error_that_never_shows_the_secret(
+def test_a_refused_token_request_raises_a_token_error_that_never_shows_the_secret(
     client: credentials.CredentialsClient, http: responses.RequestsMock
 ) -> None:
     # Given a token endpoint that refuses the client and echoes what it received
     http.post(TOKEN_URL, status=401, json={"error": "invalid_client", "received": SECRET})
 
     # When a credential is posted
-    with pytest.raises(errors.CredentialsHTTPError) as raised:
+    with pytest.raises(errors.CredentialsTokenError) as raised:
         client.post_credential(AWARD)
 
-    # Then the error names the token endpoint and its status, without the secret anywhere
+    # Then the error (an "unavailable" kind: nothing reached the API) names the token endpoint and
+    # its status, without the secret anywhere
+    assert isinstance(raised.value, errors.CredentialsUnavailable)
     assert raised.value.status == 401
     assert raised.value.url == TOKEN_URL
     assert "invalid_client" in raised.value.body

@@ -9,7 +9,8 @@ What the caller must know:
   request once (upstream never re-authenticated).
 * Failures are translated here and nowhere else: no usable answer (connection refused or reset,
   timeout, too many redirects, invalid JSON, an unusable token answer) raises
-  ``errors.CredentialsUnavailable``; an HTTP status outside 2xx raises
+  ``errors.CredentialsUnavailable`` (``errors.CredentialsTokenError`` when the token endpoint
+  answered an HTTP error: nothing reached the API); an HTTP status outside 2xx raises
   ``errors.CredentialsHTTPError`` with the status, the truncated body and ``Retry-After`` in ms.
   Which statuses are worth a retry is the sync logic's decision, not this module's.
 * Every request has a timeout; urllib3 never retries on its own (Dramatiq does the retrying).
@@ -318,7 +319,8 @@ class CredentialsClient:
         sent_at = self._clock()
         response = self._send("POST", self.token_url, data=form)
         if not 200 <= response.status_code < 300:
-            raise self._http_error("POST", self.token_url, response)
+            body = self._redact(response.text)[:ERROR_BODY_MAX_CHARS]
+            raise errors.CredentialsTokenError(self.token_url, response.status_code, body)
         unusable = f"POST {self.token_url} answered HTTP {response.status_code} with an unusable token answer"
         try:
             answer = response.json()
