@@ -7,6 +7,7 @@ Exit codes: 0 success; 1 the command ran but found a problem (e.g. ``wait`` time
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
@@ -14,7 +15,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from worker import db, errors, migrate, settings, tasks
@@ -103,11 +104,16 @@ def _core() -> settings.CoreSettings:
     return settings.load_core()
 
 
-def _outbox(config: settings.CoreSettings) -> repository.Outbox:
+@contextlib.contextmanager
+def _outbox(config: settings.CoreSettings) -> Iterator[repository.Outbox]:
+    """The outbox for one command; its connections are closed however the command ends."""
     database = db.Database(
         config.database_url, host_schema=config.host_schema, max_size=2, application_name="credsync-cli"
     )
-    return repository.Outbox(database, lease_s=config.lease_s)
+    try:
+        yield repository.Outbox(database, lease_s=config.lease_s)
+    finally:
+        database.close()
 
 
 def _migrate(args: argparse.Namespace) -> int:
@@ -187,34 +193,34 @@ def _maintenance(args: argparse.Namespace) -> int:
 
 
 def _status(args: argparse.Namespace) -> int:
-    config = _core()
-    outbox = _outbox(config)
     from worker.sync import host
 
-    summary = outbox.summary()
-    paused = host.HostReader(outbox.database).paused_reason()
+    with _outbox(_core()) as outbox:
+        summary = outbox.summary()
+        paused = host.HostReader(outbox.database).paused_reason()
     failed = sum(r["rows"] for r in summary if r["status"] == "failed")
     if args.json:
         print(json.dumps({"rows": summary, "paused": paused}, default=str))
     else:
         _print_table(["task", "status", "rows", "oldest_age_s"], summary)
         print(f"processing: {'PAUSED: ' + paused if paused else 'active'}")
-    outbox.database.close()
     return EXIT_PROBLEM if args.fail_on_failed and failed else EXIT_OK
 
 
 def _failed(args: argparse.Namespace) -> int:
-    outbox = _outbox(_core())
-    rows = outbox.recent_failed(args.limit)
+    with _outbox(_core()) as outbox:
+        rows = outbox.recent_failed(args.limit)
     _print_table(["id", "task", "attempts", "finished_at", "last_error", "payload"], rows)
-    outbox.database.close()
     return EXIT_OK
 
 
 def _show(args: argparse.Namespace) -> int:
-    outbox = _outbox(_core())
-    row = outbox.get(args.id)
-    outbox.database.close()
+    from worker.outbox import ledger
+
+    with _outbox(_core()) as outbox:
+        row = outbox.get(args.id)
+        if row is not None:
+            row["deliveries"] = ledger.Ledger(outbox.database).of_row(args.id)
     if row is None:
         print(f"credsync: no outbox row {args.id}", file=sys.stderr)
         return EXIT_PROBLEM
@@ -226,30 +232,26 @@ def _retry(args: argparse.Namespace) -> int:
     if not args.ids and not args.all_failed:
         print("credsync: name row ids, or pass --all-failed [--task T]", file=sys.stderr)
         return EXIT_USAGE
-    outbox = _outbox(_core())
-    ids = list(args.ids) if args.ids else outbox.failed_ids(args.task)
-    if args.dry_run:
-        print(f"{len(ids)} failed rows would be retried")
-    else:
+    with _outbox(_core()) as outbox:
+        ids = list(args.ids) if args.ids else outbox.failed_ids(args.task)
+        if args.dry_run:
+            print(f"{len(ids)} failed rows would be retried")
+            return EXIT_OK
         retried = outbox.retry_failed(ids)
-        print(
-            f"{len(retried)} rows back to pending"
-            + (f" ({len(ids) - len(retried)} were not failed)" if len(retried) < len(ids) else "")
-        )
-    outbox.database.close()
+    skipped = len(ids) - len(retried)
+    print(f"{len(retried)} rows back to pending" + (f" ({skipped} were not failed)" if skipped else ""))
     return EXIT_OK
 
 
 def _prune(args: argparse.Namespace) -> int:
     config = _core()
-    outbox = _outbox(config)
     done_days = config.retention_done_days if args.older_than_days is None else args.older_than_days
     failed_days = config.retention_failed_days if args.older_than_days is None else args.older_than_days
     total = 0
-    while deleted := outbox.prune_finished(done_days=done_days, failed_days=failed_days):
-        total += deleted
+    with _outbox(config) as outbox:
+        while deleted := outbox.prune_finished(done_days=done_days, failed_days=failed_days):
+            total += deleted
     print(f"pruned {total} rows")
-    outbox.database.close()
     return EXIT_OK
 
 
@@ -259,24 +261,19 @@ def _enqueue(args: argparse.Namespace) -> int:
     except json.JSONDecodeError as exc:
         print(f"credsync: the payload is not JSON: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    outbox = _outbox(_core())
-    row_id = outbox.insert(args.task, payload)
-    outbox.database.close()
-    print(row_id)
+    with _outbox(_core()) as outbox:
+        print(outbox.insert(args.task, payload))
     return EXIT_OK
 
 
 def _wait(args: argparse.Namespace) -> int:
-    outbox = _outbox(_core())
     deadline = time.monotonic() + args.timeout
-    try:
+    with _outbox(_core()) as outbox:
         while (left := outbox.unsettled_count()) > 0:
             if time.monotonic() > deadline:
                 print(f"credsync: {left} rows still unsettled after {args.timeout:.0f} s", file=sys.stderr)
                 return EXIT_PROBLEM
             time.sleep(0.2)
-    finally:
-        outbox.database.close()
     return EXIT_OK
 
 
