@@ -6,17 +6,12 @@ import threading
 from collections.abc import Iterator
 from typing import Any
 
-import dramatiq
 import pydantic
 import pytest
-from dramatiq.brokers.stub import StubBroker
-from dramatiq.middleware import CurrentMessage
 
-from worker import broker as brokers
-from worker import errors, outcomes, settings
-from worker.outbox import actors, handlers, middleware, repository, scanner
-
-QUEUE = "credsync-test"
+from tests.harness import QUEUE, Pipeline
+from worker import errors, outcomes
+from worker.outbox import handlers, scanner
 
 
 class ProbePayload(pydantic.BaseModel):
@@ -54,7 +49,9 @@ class Probe:
         return outcomes.Sent({"n": call})
 
 
-class Harness:
+class Harness(Pipeline):
+    """The pipeline with one test task, ``probe``, whose behaviour the payload chooses."""
+
     def __init__(self, database: Any, sql: Any, *, max_retries: int = 2, lease_s: int = 30) -> None:
         sql.execute(
             "INSERT INTO credsync.task (name, required_keys, ordering_scope, ordering_keys)"
@@ -62,42 +59,10 @@ class Harness:
         )
         self.sql = sql
         self.probe = Probe()
-        self.registry = handlers.Registry(
+        registry = handlers.Registry(
             [handlers.TaskSpec("probe", ProbePayload, self.probe, ("name",), "probe", ("name",))]
         )
-        self.broker = StubBroker()
-        self.broker.emit_after("process_boot")
-        config = settings.load_core(
-            {
-                "DATABASE_URL": "postgresql://unused/x",
-                "CREDSYNC_MAX_RETRIES": max_retries,
-                "CREDSYNC_MIN_BACKOFF_MS": 10,
-                "CREDSYNC_MAX_BACKOFF_MS": 40,
-            }
-        )
-        brokers.apply_retry_policy(self.broker, config)
-        self.broker.add_middleware(CurrentMessage())
-        self.outbox = repository.Outbox(database, lease_s=lease_s)
-        self.runtime = actors.Runtime(self.outbox, deps=None)
-        self.broker.add_middleware(middleware.OutboxRows(lambda: self.runtime, {"probe"}, lease_s=lease_s))
-        self.actors = actors.declare(
-            self.broker, self.registry, lambda: self.runtime, queue_name=QUEUE, time_limit_ms=10_000
-        )
-        self.scanner = scanner.Scanner(
-            self.outbox,
-            self.send,
-            known_tasks={"probe"},
-            gate=lambda: None,
-            batch=100,
-            max_in_flight=1000,
-            max_retries=max_retries,
-            rescue_every_s=3600,
-        )
-        self.worker = dramatiq.Worker(self.broker, worker_timeout=50)
-        self.worker.start()
-
-    def send(self, row: Any) -> None:
-        self.broker.enqueue(actors.message_for(row.id, row.task, QUEUE))
+        super().__init__(database, registry, None, max_retries=max_retries, lease_s=lease_s)
 
     def insert(self, **payload: Any) -> int:
         row = self.sql.execute(
@@ -105,26 +70,6 @@ class Harness:
             (pydantic.TypeAdapter(dict).dump_json(payload).decode(),),
         ).fetchone()
         return int(row["id"])
-
-    def drain(self) -> None:
-        """Scan and process until nothing is left to claim or run."""
-        for _ in range(200):
-            result = self.scanner.run_once(rescue=False)
-            self.broker.join(QUEUE, fail_fast=False)
-            self.broker.join(f"{QUEUE}.DQ", fail_fast=False)
-            self.worker.join()
-            if result.claimed == 0 and self.outbox.unsettled_count() == 0:
-                return
-        raise AssertionError("the outbox did not settle")
-
-    def row(self, row_id: int) -> dict[str, Any]:
-        found = self.outbox.get(row_id)
-        assert found is not None
-        return found
-
-    def stop(self) -> None:
-        self.worker.stop()
-        self.broker.close()
 
 
 @pytest.fixture

@@ -7,15 +7,11 @@ import logging
 from collections.abc import Iterator
 from typing import Any
 
-import dramatiq
 import pytest
-from dramatiq.brokers.stub import StubBroker
-from dramatiq.middleware import CurrentMessage
 
-from worker import broker as brokers
-from worker import errors, outcomes, settings, tasks
+from tests.harness import Pipeline
+from worker import errors, outcomes, tasks
 from worker.emulator import server
-from worker.outbox import actors, middleware, repository, scanner
 from worker.sync import certificates, course_dates, host, payloads
 
 RUN = "course-v1:edX+DemoX+2026"
@@ -392,62 +388,21 @@ def test_a_200_instead_of_201_is_accepted_and_logged_as_an_error(
 
 # -- through the outbox (SPEC §8.7) -------------------------------------------------------------------
 
-QUEUE = "credsync-course-dates-test"
 
-
-class CourseHarness:
-    """A StubBroker worker with the real task registry and real dependencies, on the test database."""
+class CourseHarness(Pipeline):
+    """The pipeline with the real task registry and real dependencies, on the test database."""
 
     def __init__(self, database: Any, client: Any, *, max_retries: int = 2, lease_s: int = 30) -> None:
         reader = host.HostReader(database)
-        self.broker = StubBroker()
-        self.broker.emit_after("process_boot")
-        config = settings.load_core(
-            {
-                "DATABASE_URL": "postgresql://unused/x",
-                "CREDSYNC_MAX_RETRIES": max_retries,
-                "CREDSYNC_MIN_BACKOFF_MS": 10,
-                "CREDSYNC_MAX_BACKOFF_MS": 40,
-            }
-        )
-        brokers.apply_retry_policy(self.broker, config)
-        self.broker.add_middleware(CurrentMessage())
-        self.outbox = repository.Outbox(database, lease_s=lease_s)
-        self.runtime = actors.Runtime(
-            self.outbox, tasks.Deps(host=reader, credentials=client, rules=certificates.Rules())
-        )
-        names = frozenset(tasks.REGISTRY.names())
-        self.broker.add_middleware(middleware.OutboxRows(lambda: self.runtime, names, lease_s=lease_s))
-        actors.declare(
-            self.broker, tasks.REGISTRY, lambda: self.runtime, queue_name=QUEUE, time_limit_ms=10_000
-        )
-        self.scanner = scanner.Scanner(
-            self.outbox,
-            lambda row: self.broker.enqueue(actors.message_for(row.id, row.task, QUEUE)),
-            known_tasks=names,
+        deps = tasks.Deps(host=reader, credentials=client, rules=certificates.Rules())
+        super().__init__(
+            database,
+            tasks.REGISTRY,
+            deps,
             gate=reader.paused_reason,
-            batch=100,
-            max_in_flight=1000,
             max_retries=max_retries,
-            rescue_every_s=3600,
+            lease_s=lease_s,
         )
-        self.worker = dramatiq.Worker(self.broker, worker_timeout=50)
-        self.worker.start()
-
-    def drain(self) -> None:
-        """Scan and process until nothing is left to claim or run."""
-        for _ in range(200):
-            result = self.scanner.run_once(rescue=False)
-            self.broker.join(QUEUE, fail_fast=False)
-            self.broker.join(f"{QUEUE}.DQ", fail_fast=False)
-            self.worker.join()
-            if result.claimed == 0 and self.outbox.unsettled_count() == 0:
-                return
-        raise AssertionError("the outbox did not settle")
-
-    def stop(self) -> None:
-        self.worker.stop()
-        self.broker.close()
 
 
 @pytest.fixture

@@ -39,7 +39,12 @@ def test_the_sync_rules_know_neither_dramatiq_nor_the_outbox() -> None:
 def test_every_query_named_in_the_code_exists_and_every_query_is_used() -> None:
     used: set[str] = set()
     for path in (ROOT / "worker").rglob("*.py"):
-        used.update(re.findall(r'"((?:outbox|task|host|migration)_[a-z_]+)"', path.read_text()))
+        used.update(
+            re.findall(
+                r'(?:fetch_one|fetch_all|execute|queries\.get)\(\s*(?:cur,\s*)?"([a-z_]+)"', path.read_text()
+            )
+        )
+        used.update(re.findall(r'_(?:one|all)\(\s*"([a-z_]+)"', path.read_text()))
     defined = set(queries.names())
     assert used - defined == set()
     assert defined - used == set()

@@ -1,0 +1,91 @@
+"""The outbox pipeline in one process for tests: a real scanner, StubBroker, a real Dramatiq Worker.
+
+Seams, not patches: any task registry and dependencies; the machinery (claim, actors, row
+middleware, Retries policy) is the production code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import dramatiq
+from dramatiq.brokers.stub import StubBroker
+from dramatiq.middleware import CurrentMessage
+
+from worker import broker as brokers
+from worker import db, settings
+from worker.outbox import actors, handlers, middleware, repository, rows, scanner
+
+QUEUE = "credsync-test"
+
+
+class Pipeline:
+    def __init__(
+        self,
+        database: db.Database,
+        registry: handlers.Registry[Any],
+        deps: Any,
+        *,
+        gate: Callable[[], str | None] = lambda: None,
+        max_retries: int = 2,
+        lease_s: int = 30,
+    ) -> None:
+        self.broker = StubBroker()
+        self.broker.emit_after("process_boot")
+        config = settings.load_core(
+            {
+                "DATABASE_URL": "postgresql://unused/x",
+                "CREDSYNC_MAX_RETRIES": max_retries,
+                "CREDSYNC_MIN_BACKOFF_MS": 10,
+                "CREDSYNC_MAX_BACKOFF_MS": 40,
+            }
+        )
+        brokers.apply_retry_policy(self.broker, config)
+        self.broker.add_middleware(CurrentMessage())
+        self.outbox = repository.Outbox(database, lease_s=lease_s)
+        self.runtime = actors.Runtime(self.outbox, deps)
+        names = frozenset(registry.names())
+        self.broker.add_middleware(middleware.OutboxRows(lambda: self.runtime, names, lease_s=lease_s))
+        self.actors = actors.declare(
+            self.broker, registry, lambda: self.runtime, queue_name=QUEUE, time_limit_ms=10_000
+        )
+        self.scanner = scanner.Scanner(
+            self.outbox,
+            self.send,
+            known_tasks=names,
+            gate=gate,
+            batch=100,
+            max_in_flight=1000,
+            max_retries=max_retries,
+            rescue_every_s=3600,
+        )
+        self.worker = dramatiq.Worker(self.broker, worker_timeout=50)
+        self.worker.start()
+
+    def send(self, row: rows.Claimed) -> None:
+        self.broker.enqueue(actors.message_for(row.id, row.task, QUEUE))
+
+    def process(self) -> None:
+        """Run every message sent so far, retries included."""
+        self.broker.join(QUEUE, fail_fast=False)
+        self.broker.join(f"{QUEUE}.DQ", fail_fast=False)
+        self.worker.join()
+
+    def drain(self, *, attempts: int = 200) -> None:
+        """Scan and process until nothing is left to claim or run."""
+        for _ in range(attempts):
+            result = self.scanner.run_once(rescue=False)
+            self.process()
+            if result.claimed == 0 and self.outbox.unsettled_count() == 0:
+                return
+        raise AssertionError("the outbox did not settle")
+
+    def row(self, row_id: int) -> dict[str, Any]:
+        found = self.outbox.get(row_id)
+        assert found is not None, f"no row {row_id}"
+        return found
+
+    def stop(self) -> None:
+        self.worker.stop()
+        self.broker.close()
