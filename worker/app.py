@@ -20,7 +20,7 @@ from periodiq import cron
 from worker import broker as brokers
 from worker import db, errors, settings, tasks
 from worker.clients import credentials
-from worker.outbox import actors, maintenance, middleware, repository, scanner
+from worker.outbox import actors, cooldowns, ledger, maintenance, middleware, repository, scanner
 from worker.sync import certificates, host
 
 log = logging.getLogger(__name__)
@@ -61,7 +61,11 @@ def runtime() -> actors.Runtime[tasks.Deps]:
                 outbox=repository.Outbox(database, lease_s=SETTINGS.lease_s),
                 deps=tasks.Deps(
                     host=host.HostReader(database),
-                    credentials=credentials.CredentialsClient.from_settings(SETTINGS),
+                    credentials=credentials.CredentialsClient.from_settings(
+                        SETTINGS,
+                        observer=ledger.Ledger(database).record,
+                        cooldowns=cooldowns.Cooldowns(database),
+                    ),
                     rules=certificates.Rules(
                         disable_honor_certificates=SETTINGS.disable_honor_certificates,
                         programs_without_certificates=SETTINGS.programs_without_certificates,
@@ -89,11 +93,18 @@ def send(row: Any) -> None:
 
 
 def make_scanner(outbox: repository.Outbox, reader: host.HostReader) -> scanner.Scanner:
+    """A scanner that claims nothing while the host disabled sync or Credentials asked to wait."""
+    waits = cooldowns.Cooldowns(outbox.database)
+    default_destination = credentials.destination(SETTINGS.credentials_url)
+
+    def paused() -> str | None:
+        return reader.paused_reason() or waits.paused_reason(default_destination)
+
     return scanner.Scanner(
         outbox,
         send,
         known_tasks=frozenset(tasks.REGISTRY.names()),
-        gate=reader.paused_reason,
+        gate=paused,
         batch=SETTINGS.claim_batch,
         max_in_flight=SETTINGS.max_in_flight,
         max_retries=SETTINGS.max_retries,

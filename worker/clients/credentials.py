@@ -30,7 +30,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from datetime import UTC
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
 import requests
@@ -77,11 +77,26 @@ class _Token:
     reuse_until: float
 
 
+Observer = Callable[[str, str, "int | None", int, "str | None"], None]
+"""Told of every HTTP exchange: method, URL, status (None: no answer), duration in ms, error."""
+
+
+class CooldownBook(Protocol):
+    """Where services' requests to wait (429/503 with Retry-After) are kept, shared by processes."""
+
+    def until(self, destination: str) -> float | None: ...
+
+    def record(self, destination: str, until: float, reason: str) -> None: ...
+
+
 class CredentialsClient:
     """Calls the Credentials REST API (``<root>/api/v2/``) with a cached OAuth2 JWT.
 
     Thread-safe: one instance is meant to be shared by every thread of a worker process.
     ``clock`` (monotonic seconds) decides token expiry, so tests can move time without sleeping.
+    ``observer`` hears of every exchange (the delivery ledger). With ``cooldowns``, a 429 or 503
+    carrying ``Retry-After`` is recorded for its destination (``scheme://host``), and until then
+    no request goes there: ``errors.CredentialsCoolingDown`` is raised instead.
     """
 
     def __init__(
@@ -96,6 +111,8 @@ class CredentialsClient:
         clock: Callable[[], float] = time.monotonic,
         user_agent: str = DEFAULT_USER_AGENT,
         pool_maxsize: int = DEFAULT_POOL_MAXSIZE,
+        observer: Observer | None = None,
+        cooldowns: CooldownBook | None = None,
     ) -> None:
         self.credentials_url = credentials_url
         self.org_urls: Mapping[str, str] = dict(org_urls or {})
@@ -112,11 +129,21 @@ class CredentialsClient:
         self._sessions: list[requests.Session] = []
         self._sessions_lock = threading.Lock()
         self._warned_foreign_next = False
+        self._observer = observer
+        self._cooldowns = cooldowns
 
     @classmethod
-    def from_settings(cls, settings: worker_settings.Settings) -> CredentialsClient:
+    def from_settings(
+        cls,
+        settings: worker_settings.Settings,
+        *,
+        observer: Observer | None = None,
+        cooldowns: CooldownBook | None = None,
+    ) -> CredentialsClient:
         """A client for ``CREDENTIALS_URL``, ``CREDENTIALS_ORG_URLS``, ``OAUTH_*`` and the HTTP timeouts."""
         return cls(
+            observer=observer,
+            cooldowns=cooldowns,
             credentials_url=settings.credentials_url,
             oauth_url=settings.oauth_url,
             client_id=settings.oauth_client_id,
@@ -230,6 +257,9 @@ class CredentialsClient:
         json_body: Mapping[str, Any] | None = None,
     ) -> requests.Response:
         """One authenticated API request, repeated once with a new token after a 401."""
+        target = destination(url)
+        if self._cooldowns is not None and (until := self._cooldowns.until(target)) is not None:
+            raise errors.CredentialsCoolingDown(target, until, "an earlier answer asked to wait")
         headers: dict[str, str] = {}
         data: bytes | None = None
         if json_body is not None:
@@ -246,7 +276,12 @@ class CredentialsClient:
                 method, url, params=params, data=data, headers=headers, auth=_JwtAuth(token)
             )
         if not 200 <= response.status_code < 300:
-            raise self._http_error(method, response.url or url, response)
+            error = self._http_error(method, response.url or url, response)
+            if self._cooldowns is not None and error.status in (429, 503) and error.retry_after_ms:
+                wait_s = error.retry_after_ms / 1000
+                reason = f"HTTP {error.status} with Retry-After {wait_s:.0f} s on {method} {_path(url)}"
+                self._cooldowns.record(target, time.time() + wait_s, reason)
+            raise error
         return response
 
     def _send(
@@ -268,11 +303,21 @@ class CredentialsClient:
         except requests.exceptions.RequestException as exc:
             kind = _failure_kind(exc)
             _log.debug("%s %s failed (%s) after %.1f ms", method, _path(url), kind, _ms_since(started))
+            self._observe(method, url, None, started, kind)
             raise errors.CredentialsUnavailable(f"{method} {url} failed: {kind}") from exc
         _log.debug(
             "%s %s answered HTTP %d in %.1f ms", method, _path(url), response.status_code, _ms_since(started)
         )
+        self._observe(method, response.url or url, response.status_code, started, None)
         return response
+
+    def _observe(self, method: str, url: str, status: int | None, started: float, error: str | None) -> None:
+        if self._observer is None:
+            return
+        try:
+            self._observer(method, url, status, round(_ms_since(started)), error)
+        except Exception:
+            _log.exception("the exchange observer failed for %s %s", method, _path(url))
 
     def _session(self) -> requests.Session:
         session: requests.Session | None = getattr(self._local, "session", None)
@@ -450,6 +495,12 @@ def _seconds(value: object) -> float | None:
     except ValueError:
         return None
     return seconds if math.isfinite(seconds) else None
+
+
+def destination(url: str) -> str:
+    """``scheme://host[:port]``: what a cooldown is about."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
 
 
 def _path(url: str) -> str:

@@ -10,6 +10,7 @@ retries, ``PermanentSyncError`` is in the actors' ``throws`` and fails at once. 
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import logging
 import threading
 import time
@@ -20,7 +21,7 @@ import dramatiq
 from dramatiq.middleware import CurrentMessage
 
 from worker import errors, outcomes
-from worker.outbox import handlers, repository
+from worker.outbox import handlers, ledger, repository
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +73,13 @@ def execute_row(runtime: Runtime[Any], spec: handlers.TaskSpec[Any], row_id: int
     runtime.in_flight.add(row.id)
     started = time.monotonic()
     try:
-        outcome = spec.execute(runtime.deps, row.payload)
+        with ledger.attempt_scope(row.id, row.attempt):
+            outcome = spec.execute(runtime.deps, row.payload)
+    except errors.DeferredSyncError as exc:
+        until = datetime.datetime.fromtimestamp(exc.until, datetime.UTC)
+        runtime.outbox.defer(row.id, row.attempt, until, f"waiting, no attempt used: {exc}")
+        log.info("row %d (%s): deferred until %s, attempt not counted: %s", row.id, spec.name, until, exc)
+        return
     except errors.PermanentSyncError as exc:
         _record(runtime, row.id, row.attempt, str(exc), spec.name, started, "failed", exc.details)
         raise

@@ -92,6 +92,14 @@ class Outbox:
                     db.fetch_one(cur, "outbox_insert", {"task": task, "payload": Jsonb(dict(payload))})
         return won is not None
 
+    def defer(self, row_id: int, attempt: int, until: datetime.datetime, reason: str) -> bool:
+        """Back to pending until ``until``, the attempt not counted (a cooldown, not a failure)."""
+        with self.database.transaction() as cur:
+            row = db.fetch_one(
+                cur, "outbox_defer", {"id": row_id, "attempt": attempt, "until": until, "reason": reason}
+            )
+        return row is not None
+
     def mark_retrying(self, row_id: int, attempt: int, delay_ms: int) -> bool:
         with self.database.transaction() as cur:
             row = db.fetch_one(

@@ -75,10 +75,8 @@ def award_course_certificate(
     }
     try:
         client.post_credential(body, org=course_key.org)
-    except errors.CredentialsHTTPError as exc:
-        raise classify_write_error(exc) from exc
-    except errors.CredentialsUnavailable as exc:
-        raise errors.TransientSyncError(str(exc)) from exc
+    except errors.CredentialsError as exc:
+        raise write_failure(exc) from exc
     return outcomes.Sent(
         {
             **context,
@@ -88,6 +86,19 @@ def award_course_certificate(
             "date_override": body["date_override"],
         }
     )
+
+
+def write_failure(exc: errors.CredentialsError) -> errors.SyncError:
+    """What a failed write to Credentials means for the row.
+
+    A cooldown defers it (no attempt used); an HTTP error is classified below; anything else
+    (network, token endpoint) is transient.
+    """
+    if isinstance(exc, errors.CredentialsCoolingDown):
+        return errors.DeferredSyncError(str(exc), until=exc.until)
+    if isinstance(exc, errors.CredentialsHTTPError):
+        return classify_write_error(exc)
+    return errors.TransientSyncError(str(exc))
 
 
 def classify_write_error(exc: errors.CredentialsHTTPError) -> errors.SyncError:

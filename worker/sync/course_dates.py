@@ -95,10 +95,8 @@ def update_credentials_course_certificate_configuration_available_date(
     }
     try:
         status, _ = client.post_course_certificate_configuration(body)
-    except errors.CredentialsHTTPError as exc:
-        raise certificates.classify_write_error(exc) from exc
-    except errors.CredentialsUnavailable as exc:
-        raise errors.TransientSyncError(str(exc)) from exc
+    except errors.CredentialsError as exc:
+        raise certificates.write_failure(exc) from exc
     if status != 201:
         # The service always answers 201 on success; anything else is worth a look, not a retry.
         log.error("course certificate configuration %s answered HTTP %d instead of 201", body, status)

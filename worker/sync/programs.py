@@ -1,7 +1,8 @@
 """Program certificates: ``award_program_certificates`` (SPEC §3.1), ``revoke_program_certificates`` (§3.3).
 
 Both write one program at a time and share upstream's per-program rules (SPEC §5.6): a 429 stops
-the row at once and retries it (after ``Retry-After`` when given); a network failure is noted and
+the row at once and retries it (after ``Retry-After`` when given; rows meeting the cooldown it
+leaves wait without using an attempt); a network failure is noted and
 the loop goes on, then the row retries; any other HTTP error (400, 404, 5xx, ...) is not retried.
 credsync's outcome for that last case: the other programs are still written, then the row ends
 ``failed`` naming each rejected program and the answer, since someone must fix the program's
@@ -129,6 +130,8 @@ def _awarded_program_uuids(
     """Program uuids the learner holds, as Credentials lists them (awarded, only visible: SPEC §5.4)."""
     try:
         listed = client.list_credentials(username=username, credential_type=PROGRAM_CERTIFICATE)
+    except errors.CredentialsCoolingDown as exc:
+        raise errors.DeferredSyncError(str(exc), until=exc.until) from exc
     except errors.CredentialsError as exc:
         if raise_on_error:
             delay = exc.retry_after_ms if isinstance(exc, errors.CredentialsHTTPError) else None
@@ -150,6 +153,9 @@ def _write_each(uuids: Sequence[str], progress: _Progress, write: Callable[[str]
     for uuid in uuids:
         try:
             write(uuid)
+        except errors.CredentialsCoolingDown as exc:
+            # Nothing was sent for this program; what was written so far stays written.
+            raise errors.DeferredSyncError(str(exc), until=exc.until, details=progress.details()) from exc
         except errors.CredentialsHTTPError as exc:
             if exc.status == 429:
                 log.warning(

@@ -1,0 +1,202 @@
+"""Retry-After as a shared cooldown, and the delivery ledger, through real actors and the emulator."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from tests.conftest import Clock
+from tests.harness import Pipeline
+from worker import tasks
+from worker.clients import credentials
+from worker.emulator import server
+from worker.outbox import cooldowns, ledger
+from worker.sync import certificates, host
+
+RUN = "course-v1:edX+DemoX+2026"
+
+
+class Rig:
+    """The production wiring of the client's hooks (ledger, cooldowns) around the test pipeline."""
+
+    def __init__(self, database: Any, emulator: server.Emulator) -> None:
+        self.cooldowns = cooldowns.Cooldowns(database, cache_s=0)
+        self.ledger = ledger.Ledger(database)
+        self.client = credentials.CredentialsClient(
+            credentials_url=emulator.url,
+            oauth_url=emulator.url,
+            client_id="credsync",
+            client_secret="credsync-secret",
+            timeout=(2.0, 2.0),
+            observer=self.ledger.record,
+            cooldowns=self.cooldowns,
+        )
+        reader = host.HostReader(database)
+        destination = credentials.destination(emulator.url)
+        self.pipeline = Pipeline(
+            database,
+            tasks.REGISTRY,
+            tasks.Deps(host=reader, credentials=self.client, rules=certificates.Rules()),
+            gate=lambda: reader.paused_reason() or self.cooldowns.paused_reason(destination),
+            max_retries=5,
+        )
+
+    def close(self) -> None:
+        self.pipeline.stop()
+        self.client.close()
+
+
+@pytest.fixture
+def rig(database, platform, emulator) -> Iterator[Rig]:  # type: ignore[no-untyped-def]
+    platform.enable_credentials()
+    platform.course_run(RUN)
+    r = Rig(database, emulator)
+    yield r
+    r.close()
+
+
+def _wait_until(condition: Callable[[], bool], timeout_s: float = 10) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.02)
+
+
+def _awards(platform: Any, usernames: list[str]) -> list[int]:
+    ids = []
+    for username in usernames:
+        learner = platform.learner(username)
+        platform.certificate(learner["id"], RUN)
+        ids.append(
+            platform.enqueue("award_course_certificate", {"username": username, "course_run_key": RUN})
+        )
+    return ids
+
+
+def test_a_429_with_retry_after_pauses_every_row_for_that_service_without_using_their_attempts(
+    rig: Rig, platform: Any, emulator: server.Emulator
+) -> None:
+    # Given Credentials answered an award with 429 and Retry-After: 2
+    [first] = _awards(platform, ["first"])
+    emulator.add_fault(
+        server.Fault(
+            method="POST", path_prefix="/api/v2/", action="status", status=429, retry_after_s=2, times=1
+        )
+    )
+    rig.pipeline.scanner.run_once(rescue=False)
+    _wait_until(lambda: rig.pipeline.row(first)["status"] == "retrying")
+    assert rig.pipeline.row(first)["attempts"] == 1
+    # When more rows arrive: the scanner claims none of them while the cooldown lasts
+    later = _awards(platform, [f"u{i}" for i in range(4)])
+    result = rig.pipeline.scanner.run_once(rescue=False)
+    assert result.claimed == 0
+    assert "asked to wait" in (result.paused or "")
+    # And rows already claimed when it began (here: claimed past the scanner) wait without an attempt
+    rig.pipeline.outbox.claim_due(batch=10, max_in_flight=100)
+    for row_id in later:
+        rig.pipeline.send(type("Row", (), {"id": row_id, "task": "award_course_certificate"})())
+    _wait_until(lambda: all(rig.pipeline.row(i)["status"] == "pending" for i in later))
+    for row_id in later:
+        row = rig.pipeline.row(row_id)
+        assert (row["status"], row["attempts"]) == ("pending", 0)
+        assert "waiting, no attempt used" in row["last_error"]
+        assert row["run_after"].timestamp() > time.time()
+    assert [r["status"] for r in emulator.requests() if r["path"] == "/api/v2/credentials/"] == [429]
+    # Then once the cooldown is over every row ends done, each award accepted once
+    time.sleep(2.1)
+    _wait_until(lambda: rig.pipeline.row(first)["status"] == "done")
+    rig.pipeline.drain()
+    assert {rig.pipeline.row(i)["status"] for i in [first, *later]} == {"done"}
+    posts = [r["status"] for r in emulator.requests() if r["path"] == "/api/v2/credentials/"]
+    assert posts == [429] + [201] * 5
+
+
+def test_the_cooldown_is_shared_through_the_database(database: Any, clock: Clock) -> None:
+    # Given two processes' views of the cooldowns
+    first = cooldowns.Cooldowns(database, cache_s=0)
+    second = cooldowns.Cooldowns(database, cache_s=0)
+    # When one records a cooldown, and a shorter one arrives later
+    first.record("https://credentials.example.com", time.time() + 60, "HTTP 429")
+    first.record("https://credentials.example.com", time.time() + 5, "HTTP 503")
+    # Then the other sees the longer one, and nothing for other services
+    until = second.until("https://credentials.example.com")
+    assert until is not None
+    assert until - time.time() > 55
+    assert second.until("https://other.example.com") is None
+    assert "asked to wait" in (second.paused_reason("https://credentials.example.com") or "")
+
+
+def test_every_request_of_a_row_is_in_the_delivery_ledger_with_its_answer(
+    rig: Rig, platform: Any, emulator: server.Emulator, sql: Any
+) -> None:
+    # Given an award whose first attempt meets a 500
+    [row_id] = _awards(platform, ["ada"])
+    emulator.add_fault(
+        server.Fault(method="POST", path_prefix="/api/v2/credentials/", action="status", status=500, times=1)
+    )
+    # When it runs to the end
+    rig.pipeline.drain()
+    # Then the ledger holds both attempts' requests, with their answers
+    deliveries = rig.ledger.of_row(row_id)
+    api = [(d["attempt"], d["method"], d["status"]) for d in deliveries if "/api/v2/" in d["url"]]
+    assert api == [(1, "POST", 500), (2, "POST", 201)]
+    assert all(d["duration_ms"] >= 0 for d in deliveries)
+    # And pruning the row prunes its ledger
+    sql.execute(
+        "UPDATE credsync.outbox SET finished_at = now() - interval '30 days' WHERE id = %s", (row_id,)
+    )
+    assert rig.pipeline.outbox.prune_finished(done_days=7, failed_days=30) == 1
+    assert sql.execute("SELECT count(*) AS n FROM credsync.delivery").fetchone() == {"n": 0}
+
+
+def test_the_ledger_answers_was_it_sent_after_a_crash_before_the_row_was_updated(
+    rig: Rig, platform: Any, emulator: server.Emulator
+) -> None:
+    # Given an attempt that sent its award, then died before recording its outcome
+    [row_id] = _awards(platform, ["ada"])
+    outbox = rig.pipeline.outbox
+    outbox.claim_due(batch=10, max_in_flight=100)
+    started = outbox.start(row_id)
+    assert started is not None
+    spec = tasks.REGISTRY["award_course_certificate"]
+    with ledger.attempt_scope(row_id, started.attempt):
+        spec.execute(rig.pipeline.runtime.deps, started.payload)  # ... and the process is killed here
+    # When an operator asks
+    row = rig.pipeline.row(row_id)
+    deliveries = rig.ledger.of_row(row_id)
+    # Then the row still says running, while the ledger shows the award was accepted
+    assert row["status"] == "running"
+    assert [(d["method"], d["status"]) for d in deliveries if d["url"].endswith("/api/v2/credentials/")] == [
+        ("POST", 201)
+    ]
+    assert emulator.credentials()[0]["username"] == "ada"
+
+
+def test_secrets_never_reach_the_ledger_or_the_rows(
+    rig: Rig, platform: Any, emulator: server.Emulator, sql: Any
+) -> None:
+    # Given rows that succeed, fail at the token endpoint, and fail at the API
+    _awards(platform, ["a", "b", "c"])
+    emulator.add_fault(
+        server.Fault(method="POST", path_prefix="/oauth2/", action="status", status=500, times=1)
+    )
+    emulator.add_fault(
+        server.Fault(method="POST", path_prefix="/api/v2/", action="status", status=400, times=1)
+    )
+    rig.pipeline.drain()
+    # Then no stored text holds the client secret or a token
+    stored = (
+        sql.execute(
+            "SELECT coalesce(string_agg(coalesce(last_error, '') || coalesce(result::text, ''), ' '), '')"
+            " AS t FROM credsync.outbox"
+        ).fetchone()["t"]
+        + sql.execute(
+            "SELECT coalesce(string_agg(url || coalesce(error, ''), ' '), '') AS t FROM credsync.delivery"
+        ).fetchone()["t"]
+    )
+    assert "credsync-secret" not in stored
+    assert "eyJ" not in stored  # the start of every JWT
+    assert "HTTP 400" in stored
