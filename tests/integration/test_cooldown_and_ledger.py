@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -175,9 +176,10 @@ def test_the_ledger_answers_was_it_sent_after_a_crash_before_the_row_was_updated
     assert emulator.credentials()[0]["username"] == "ada"
 
 
-def test_secrets_never_reach_the_ledger_or_the_rows(
-    rig: Rig, platform: Any, emulator: server.Emulator, sql: Any
+def test_secrets_never_reach_the_ledger_the_rows_or_the_logs(
+    rig: Rig, platform: Any, emulator: server.Emulator, sql: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.DEBUG)
     # Given rows that succeed, fail at the token endpoint, and fail at the API
     _awards(platform, ["a", "b", "c"])
     emulator.add_fault(
@@ -200,3 +202,7 @@ def test_secrets_never_reach_the_ledger_or_the_rows(
     assert "credsync-secret" not in stored
     assert "eyJ" not in stored  # the start of every JWT
     assert "HTTP 400" in stored
+    # And neither do the logs, at every level
+    assert "credsync-secret" not in caplog.text
+    assert "eyJ" not in caplog.text
+    assert "HTTP 400" in caplog.text
