@@ -57,7 +57,7 @@ WHERE o.id = %(id)s
        -- A retry message may arrive slightly before run_after by the database's clock (clock
        -- skew between hosts); a stale duplicate arriving long before it is ignored.
        OR (o.status = 'retrying' AND o.run_after <= clock.now + interval '2 seconds'))
-RETURNING o.id, o.task, o.payload, o.attempts;
+RETURNING o.id, o.task, o.payload, o.attempts, o.ordering_key;
 
 -- name: outbox_status_of
 -- The status and attempts of one row (to explain a no-op start in the logs).

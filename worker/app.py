@@ -18,7 +18,7 @@ import dramatiq
 from periodiq import cron
 
 from worker import broker as brokers
-from worker import db, errors, settings, tasks
+from worker import db, errors, logs, settings, tasks
 from worker.clients import credentials
 from worker.outbox import actors, cooldowns, ledger, maintenance, middleware, repository, scanner
 from worker.sync import certificates, host
@@ -39,6 +39,7 @@ def _load_settings() -> settings.Settings:
 
 
 SETTINGS = _load_settings()
+logs.apply(SETTINGS.log_format)  # on the handlers Dramatiq / periodiq set up before importing us
 broker = brokers.build(SETTINGS)
 dramatiq.set_broker(broker)
 

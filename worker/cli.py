@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-from worker import db, errors, migrate, settings, tasks
+from worker import db, errors, logs, migrate, settings, tasks
 from worker.outbox import repository
 
 log = logging.getLogger("credsync")
@@ -32,9 +32,8 @@ WORKER_SHUTDOWN_TIMEOUT_MS = 9_000
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=os.environ.get("CREDSYNC_LOG_LEVEL", "INFO").upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    logs.configure(
+        os.environ.get("CREDSYNC_LOG_FORMAT", "text"), os.environ.get("CREDSYNC_LOG_LEVEL", "INFO")
     )
     command: Callable[[argparse.Namespace], int] = args.command
     try:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 from urllib.parse import urlsplit
 
 import pydantic
@@ -85,6 +85,7 @@ class CoreSettings(pydantic_settings.BaseSettings):
     actor_time_limit_ms: Annotated[int, pydantic.Field(ge=1_000)] = pydantic.Field(
         DEFAULT_ACTOR_TIME_LIMIT_MS, validation_alias="CREDSYNC_ACTOR_TIME_LIMIT_MS"
     )
+    log_format: Literal["text", "json"] = pydantic.Field("text", validation_alias="CREDSYNC_LOG_FORMAT")
 
     @pydantic.field_validator("database_url")
     @classmethod

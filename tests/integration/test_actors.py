@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import logging
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -10,7 +12,7 @@ import pydantic
 import pytest
 
 from tests.harness import QUEUE, Pipeline
-from worker import errors, outcomes
+from worker import errors, logs, outcomes
 from worker.outbox import handlers, scanner
 
 
@@ -192,3 +194,30 @@ def test_the_heartbeat_keeps_a_long_attempt_from_being_rescued(database, sql) ->
     assert rescued == []
     row = h.row(row_id)
     assert (row["status"], row["attempts"]) == ("done", 1)
+
+
+def test_each_outcome_is_one_log_line_carrying_the_rows_context(
+    harness: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="worker.outbox.actors")
+    done = harness.insert(name="a")
+    failed = harness.insert(name="b", behaviour="permanent")
+    harness.drain()
+    lines = {r.row_id: r for r in caplog.records if hasattr(r, "row_id")}  # type: ignore[attr-defined]
+    assert (lines[done].outcome, lines[done].task, lines[done].attempt) == ("done, sent", "probe", 1)  # type: ignore[attr-defined]
+    assert lines[done].ordering_key == "probe:a"  # type: ignore[attr-defined]
+    assert lines[done].payload_name == "a"  # type: ignore[attr-defined]
+    assert lines[done].duration_ms >= 0  # type: ignore[attr-defined]
+    assert (lines[failed].outcome, lines[failed].levelname) == ("failed", "WARNING")  # type: ignore[attr-defined]
+    assert "the data is wrong" in lines[failed].getMessage()
+    # And the JSON format carries the same context as fields
+    entry = json.loads(logs.JsonFormatter().format(lines[done]))
+    assert {k: entry[k] for k in ("row_id", "task", "attempt", "outcome", "ordering_key")} == {
+        "row_id": done,
+        "task": "probe",
+        "attempt": 1,
+        "outcome": "done, sent",
+        "ordering_key": "probe:a",
+    }
+    assert entry["level"] == "INFO"
+    assert entry["message"].startswith(f"row {done} (probe) attempt 1: done, sent in ")

@@ -20,8 +20,8 @@ from typing import Any, Generic
 import dramatiq
 from dramatiq.middleware import CurrentMessage
 
-from worker import errors, outcomes
-from worker.outbox import handlers, ledger, repository
+from worker import errors, logs, outcomes
+from worker.outbox import handlers, ledger, repository, rows
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +59,10 @@ class Runtime(Generic[handlers.Deps]):
 
 
 def execute_row(runtime: Runtime[Any], spec: handlers.TaskSpec[Any], row_id: int) -> None:
-    """Run one attempt of row ``row_id``; raise to let Dramatiq retry or fail it."""
+    """Run one attempt of row ``row_id``; raise to let Dramatiq retry or fail it.
+
+    Logs one line per outcome with the row's context as ``extra`` fields (``worker.logs``).
+    """
     row = runtime.outbox.start(row_id)
     if row is None:
         state = runtime.outbox.status_of(row_id)
@@ -71,62 +74,83 @@ def execute_row(runtime: Runtime[Any], spec: handlers.TaskSpec[Any], row_id: int
         # The row counts attempts across lost messages too: Retries counts from the row.
         message.options["retries"] = row.attempt - 1
     runtime.in_flight.add(row.id)
-    started = time.monotonic()
+    attempt = _Attempt(runtime, spec, row)
     try:
         with ledger.attempt_scope(row.id, row.attempt):
             outcome = spec.execute(runtime.deps, row.payload)
     except errors.DeferredSyncError as exc:
         until = datetime.datetime.fromtimestamp(exc.until, datetime.UTC)
         runtime.outbox.defer(row.id, row.attempt, until, f"waiting, no attempt used: {exc}")
-        log.info("row %d (%s): deferred until %s, attempt not counted: %s", row.id, spec.name, until, exc)
+        attempt.log(logging.INFO, "deferred", f"until {until:%Y-%m-%dT%H:%M:%SZ}, attempt not counted: {exc}")
         return
     except errors.PermanentSyncError as exc:
-        _record(runtime, row.id, row.attempt, str(exc), spec.name, started, "failed", exc.details)
+        attempt.failed("failed", str(exc), exc.details)
         raise
     except errors.TransientSyncError as exc:
-        _record(runtime, row.id, row.attempt, str(exc), spec.name, started, "will retry", exc.details)
+        attempt.failed("will retry", str(exc), exc.details)
         raise dramatiq.Retry(str(exc), delay=exc.delay_ms) from exc
     except Exception as exc:
-        _record(
-            runtime, row.id, row.attempt, f"{type(exc).__name__}: {exc}", spec.name, started, "will retry"
-        )
+        attempt.failed("will retry", f"{type(exc).__name__}: {exc}", None)
         raise
     finally:
         runtime.in_flight.discard(row.id)
     won = runtime.outbox.mark_done(
         row.id, row.attempt, outcome.as_result(), [(f.task, f.payload) for f in outcome.follow_ups]
     )
-    log.info(
-        "row %d (%s) attempt %d: done, %s in %.0f ms%s",
-        row.id,
-        spec.name,
-        row.attempt,
-        _describe(outcome),
-        (time.monotonic() - started) * 1000,
-        "" if won else " (the row had moved on; result not recorded)",
+    details = outcome.as_result()
+    attempt.log(
+        logging.INFO,
+        f"done, {_describe(outcome)}",
+        "" if won else "(the row had moved on; result not recorded)",
+        user_id=details.get("user_id"),
     )
 
 
-def _record(
-    runtime: Runtime[Any],
-    row_id: int,
-    attempt: int,
-    error: str,
-    task: str,
-    started: float,
-    what: str,
-    details: Mapping[str, Any] | None = None,
-) -> None:
-    log.warning(
-        "row %d (%s) attempt %d: %s after %.0f ms: %s",
-        row_id,
-        task,
-        attempt,
-        what,
-        (time.monotonic() - started) * 1000,
-        error,
-    )
-    runtime.outbox.record_error(row_id, attempt, error, {"outcome": "error", **details} if details else None)
+class _Attempt:
+    """The context of one attempt, for its outcome line and its recorded error."""
+
+    def __init__(self, runtime: Runtime[Any], spec: handlers.TaskSpec[Any], row: rows.Started) -> None:
+        self.runtime = runtime
+        self.spec = spec
+        self.row = row
+        self.started = time.monotonic()
+
+    def failed(self, what: str, error: str, details: Mapping[str, Any] | None) -> None:
+        self.log(logging.WARNING, what, error, user_id=(details or {}).get("user_id"))
+        result = {"outcome": "error", **details} if details else None
+        self.runtime.outbox.record_error(self.row.id, self.row.attempt, error, result)
+
+    def log(self, level: int, outcome: str, note: str, *, user_id: object = None) -> None:
+        duration_ms = round((time.monotonic() - self.started) * 1000)
+        keys = {k: self.row.payload.get(k) for k in self.spec.required_keys if k in self.row.payload}
+        # A payload key must not overwrite a LogRecord attribute (logging refuses, e.g. "name").
+        fields = {(f"payload_{k}" if k in logs.RESERVED else k): v for k, v in keys.items()}
+        context: dict[str, Any] = {
+            "row_id": self.row.id,
+            "task": self.spec.name,
+            "attempt": self.row.attempt,
+            "duration_ms": duration_ms,
+            "ordering_key": self.row.ordering_key,
+            "outcome": outcome,
+            **fields,
+        }
+        if user_id is not None:
+            context["user_id"] = user_id
+        shown = " ".join(f"{k}={v}" for k, v in keys.items())
+        learner = f" user_id={user_id}" if user_id is not None else ""
+        log.log(
+            level,
+            "row %d (%s) attempt %d: %s in %d ms [%s%s]%s",
+            self.row.id,
+            self.spec.name,
+            self.row.attempt,
+            outcome,
+            duration_ms,
+            shown,
+            learner,
+            f": {note}" if note else "",
+            extra=context,
+        )
 
 
 def _describe(outcome: outcomes.Outcome) -> str:

@@ -53,7 +53,7 @@ class Outbox:
             )
         if row is None:
             return None
-        return rows.Started(row["id"], row["task"], row["payload"], row["attempts"])
+        return rows.Started(row["id"], row["task"], row["payload"], row["attempts"], row["ordering_key"])
 
     def status_of(self, row_id: int) -> tuple[rows.Status, int] | None:
         with self.database.transaction() as cur:

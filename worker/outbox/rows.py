@@ -35,6 +35,7 @@ class Started:
     task: str
     payload: dict[str, Any]
     attempt: int
+    ordering_key: str = ""
 
 
 @dataclasses.dataclass(frozen=True)
