@@ -57,6 +57,11 @@ def _parser() -> argparse.ArgumentParser:
 
     p = command("migrate", _migrate, "apply the credsync migrations and register the tasks (idempotent)")
     p.add_argument("--reference-host", action="store_true", help="also create the reference host tables")
+    p.add_argument(
+        "--with-triggers",
+        action="store_true",
+        help="with --reference-host: host tables enqueue the upstream signals' tasks themselves",
+    )
 
     p = command("emulator", _emulator, "run the local Credentials + OAuth2 emulator")
     p.add_argument("--host", default="127.0.0.1")
@@ -122,11 +127,16 @@ def _migrate(args: argparse.Namespace) -> int:
         host_schema=config.host_schema,
         tasks=tasks.REGISTRY.registrations(),
         reference_host=args.reference_host,
+        with_triggers=args.with_triggers,
     )
     print(f"migrations applied: {', '.join(report.applied) or 'none (up to date)'}")
     print(f"tasks registered: {', '.join(report.tasks)}")
     if report.reference_host:
         print(f"reference host tables present in schema {config.host_schema}")
+    if report.with_triggers:
+        print(
+            f"host triggers installed in schema {config.host_schema} (certificate and course changes enqueue)"
+        )
     return EXIT_OK
 
 

@@ -3,7 +3,8 @@
 Safe to run twice and from several processes at once: the lock serialises them and the
 ``credsync.schema_migration`` table records what is applied. It also brings ``credsync.task`` in
 step with the worker's handler registry, and (``reference_host=True``) creates the reference host
-tables where missing.
+tables where missing; ``with_triggers=True`` also installs the opt-in triggers that make those
+tables enqueue the upstream signals' tasks themselves (``sql/host/triggers.sql``).
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ class Report:
     applied: tuple[str, ...]
     tasks: tuple[str, ...]
     reference_host: bool
+    with_triggers: bool = False
 
 
 def available() -> list[Migration]:
@@ -72,8 +74,17 @@ def run(
     host_schema: str,
     tasks: Iterable[TaskRegistration],
     reference_host: bool = False,
+    with_triggers: bool = False,
 ) -> Report:
-    """Bring the database up to date; returns what was done."""
+    """Bring the database up to date; returns what was done.
+
+    ``with_triggers`` needs ``reference_host``: the triggers are made for the reference host tables,
+    and are installed (or replaced) after them.
+    """
+    if with_triggers and not reference_host:
+        raise errors.ConfigurationError(
+            "host triggers (--with-triggers) need the reference host tables: add --reference-host"
+        )
     tasks = list(tasks)
     conn = db.connect(url, host_schema=host_schema, autocommit=True, application_name="credsync-migrate")
     try:
@@ -84,11 +95,13 @@ def run(
                 _register_tasks(conn, tasks)
                 if reference_host:
                     _create_reference_host(conn, host_schema)
+                if with_triggers:
+                    _create_host_triggers(conn, host_schema)
             finally:
                 conn.execute("SELECT pg_advisory_unlock(%s)", (MIGRATE_LOCK_KEY,))
     except psycopg.Error as exc:
         raise errors.DatabaseError(f"migration failed: {exc}") from exc
-    return Report(tuple(applied), tuple(t.name for t in tasks), reference_host)
+    return Report(tuple(applied), tuple(t.name for t in tasks), reference_host, with_triggers)
 
 
 def _apply_migrations(conn: psycopg.Connection[db.Row]) -> list[str]:
@@ -134,3 +147,10 @@ def _create_reference_host(conn: psycopg.Connection[db.Row], host_schema: str) -
         conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(host_schema)))
         conn.execute(sql.SQL("SET LOCAL search_path TO {}").format(sql.Identifier(host_schema)))
         conn.execute((queries.sql_dir() / "host" / "reference.sql").read_text(encoding="utf-8"))
+
+
+def _create_host_triggers(conn: psycopg.Connection[db.Row], host_schema: str) -> None:
+    # search_path is the host schema while the functions are created: they pin it (FROM CURRENT).
+    with conn.transaction():
+        conn.execute(sql.SQL("SET LOCAL search_path TO {}").format(sql.Identifier(host_schema)))
+        conn.execute((queries.sql_dir() / "host" / "triggers.sql").read_text(encoding="utf-8"))

@@ -110,3 +110,15 @@ def test_the_worker_processes_refuse_to_start_without_the_credentials_settings(
     )
     assert result.returncode == 2
     assert "CREDENTIALS_URL: Field required" in result.stderr
+
+
+def test_migrate_with_triggers_installs_them_and_insists_on_the_reference_host(sql, capsys) -> None:  # type: ignore[no-untyped-def]
+    assert cli.main(["migrate", "--with-triggers"]) == 2
+    assert "--reference-host" in capsys.readouterr().err
+    assert cli.main(["migrate", "--reference-host", "--with-triggers"]) == 0
+    assert "host triggers installed in schema public" in capsys.readouterr().out
+    triggers = sql.execute(
+        "SELECT count(*) AS n FROM pg_trigger WHERE NOT tgisinternal"
+        " AND tgrelid = 'certificates_generatedcertificate'::regclass"
+    ).fetchone()
+    assert triggers["n"] >= 1
