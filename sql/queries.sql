@@ -327,3 +327,103 @@ SET until = greatest(credsync.cooldown.until, EXCLUDED.until), reason = EXCLUDED
 -- name: cooldown_active
 -- Cooldowns in force now.
 SELECT destination, until, reason FROM credsync.cooldown WHERE until > coalesce(%(now)s::timestamptz, now());
+
+-- == backfill and catalog loading ==
+
+-- name: backfill_get
+-- One backfill run by name: its bounds, progress and whether it finished.
+SELECT name, kind, since, last_key, rows, started_at, updated_at, finished_at
+FROM credsync.backfill WHERE name = %(name)s;
+
+-- name: backfill_start
+-- Record a new backfill run (a no-op when a concurrent caller recorded it first).
+INSERT INTO credsync.backfill (name, kind, since)
+VALUES (%(name)s, %(kind)s, %(since)s)
+ON CONFLICT (name) DO NOTHING;
+
+-- name: backfill_restart
+-- Start a finished backfill run over from the first key (an unfinished run is left alone).
+UPDATE credsync.backfill
+SET last_key = 0, rows = 0, started_at = now(), updated_at = now(), finished_at = NULL
+WHERE name = %(name)s AND finished_at IS NOT NULL;
+
+-- name: backfill_programs_batch
+-- Enqueue award_program_certificates for the next learners (user id order) holding a passing
+-- certificate, and advance the run, in one statement; no row when the run is finished or missing.
+-- The run row is locked first (a concurrent batch of the same run waits, then reads its last_key).
+WITH run AS (
+    SELECT name, since, last_key FROM credsync.backfill
+    WHERE name = %(name)s AND finished_at IS NULL
+    FOR UPDATE
+), batch AS (
+    SELECT u.id AS key, u.username
+    FROM run, auth_user u
+    WHERE u.id > run.last_key
+      AND EXISTS (
+          SELECT 1 FROM certificates_generatedcertificate c
+          WHERE c.user_id = u.id
+            AND c.status IN ('downloadable', 'generating')
+            AND (run.since IS NULL OR c.modified_date >= run.since))
+    ORDER BY u.id
+    LIMIT %(batch)s::int
+), enqueued AS (
+    INSERT INTO credsync.outbox (task, payload)
+    SELECT 'award_program_certificates', jsonb_build_object('username', batch.username)
+    FROM batch ORDER BY batch.key
+    RETURNING id
+), done AS (
+    SELECT (SELECT count(*) FROM enqueued) AS n, (SELECT max(key) FROM batch) AS last_key
+)
+UPDATE credsync.backfill b
+SET last_key = coalesce(done.last_key, b.last_key),
+    rows = b.rows + done.n,
+    updated_at = now(),
+    finished_at = CASE WHEN done.n < %(batch)s::int THEN now() END
+FROM run, done
+WHERE b.name = run.name
+RETURNING b.last_key, b.rows, b.finished_at, done.n AS enqueued;
+
+-- name: backfill_course_certificates_batch
+-- Enqueue award_course_certificate for the next certificates (id order; not audit_passing or
+-- audit_notpassing, SPEC §3.2 step 5) and advance the run, in one statement; no row when the run
+-- is finished or missing. The run row is locked first, as in backfill_programs_batch.
+WITH run AS (
+    SELECT name, since, last_key FROM credsync.backfill
+    WHERE name = %(name)s AND finished_at IS NULL
+    FOR UPDATE
+), batch AS (
+    SELECT c.id AS key, u.username, c.course_id
+    FROM run, certificates_generatedcertificate c
+    JOIN auth_user u ON u.id = c.user_id
+    WHERE c.id > run.last_key
+      AND c.status NOT IN ('audit_passing', 'audit_notpassing')
+      AND (run.since IS NULL OR c.modified_date >= run.since)
+    ORDER BY c.id
+    LIMIT %(batch)s::int
+), enqueued AS (
+    INSERT INTO credsync.outbox (task, payload)
+    SELECT 'award_course_certificate',
+           jsonb_build_object('username', batch.username, 'course_run_key', batch.course_id)
+    FROM batch ORDER BY batch.key
+    RETURNING id
+), done AS (
+    SELECT (SELECT count(*) FROM enqueued) AS n, (SELECT max(key) FROM batch) AS last_key
+)
+UPDATE credsync.backfill b
+SET last_key = coalesce(done.last_key, b.last_key),
+    rows = b.rows + done.n,
+    updated_at = now(),
+    finished_at = CASE WHEN done.n < %(batch)s::int THEN now() END
+FROM run, done
+WHERE b.name = run.name
+RETURNING b.last_key, b.rows, b.finished_at, done.n AS enqueued;
+
+-- name: catalog_program_upsert
+-- Insert or update one catalog program document; a row that would not change is left alone and
+-- returns nothing. xmax = 0 only on a freshly inserted row version, so it tells insert from update.
+INSERT INTO catalog_program AS p (uuid, title, status, data)
+VALUES (%(uuid)s, %(title)s, %(status)s, %(data)s)
+ON CONFLICT (uuid) DO UPDATE
+SET title = EXCLUDED.title, status = EXCLUDED.status, data = EXCLUDED.data
+WHERE (p.title, p.status, p.data) IS DISTINCT FROM (EXCLUDED.title, EXCLUDED.status, EXCLUDED.data)
+RETURNING (p.xmax = 0) AS inserted;

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import datetime
 import json
 import logging
 import os
+import pathlib
 import signal
 import subprocess
 import sys
@@ -94,6 +96,25 @@ def _parser() -> argparse.ArgumentParser:
 
     p = command("prune", _prune, "delete finished rows older than the retention")
     p.add_argument("--older-than-days", type=int, default=None, help="for done and failed rows alike")
+
+    p = command(
+        "backfill", _backfill, "enqueue rows for the whole platform (upstream's backpopulate); resumable"
+    )
+    kind = p.add_mutually_exclusive_group(required=True)
+    kind.add_argument(
+        "--programs", action="store_true", help="award_program_certificates per passing learner"
+    )
+    kind.add_argument(
+        "--course-certificates", action="store_true", help="award_course_certificate per certificate"
+    )
+    p.add_argument("--since", type=_aware_datetime, help="only certificates modified since (ISO 8601)")
+    p.add_argument("--batch", type=int, default=1000, help="rows per transaction (default 1000)")
+    p.add_argument("--restart", action="store_true", help="run a finished backfill of the same kind again")
+
+    p = command("load-programs", _load_programs, "upsert catalog programs (the catalog service's JSON)")
+    p.add_argument(
+        "source", help="a JSON file (a program, a list, or a /api/v1/programs/ page), or - for stdin"
+    )
 
     p = command("enqueue", _enqueue, "insert one outbox row (as a host would)")
     p.add_argument("task")
@@ -262,6 +283,59 @@ def _prune(args: argparse.Namespace) -> int:
             total += deleted
     print(f"pruned {total} rows")
     return EXIT_OK
+
+
+def _aware_datetime(text: str) -> datetime.datetime:
+    try:
+        value = datetime.datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an ISO 8601 date-time: {text!r}") from None
+    return value if value.tzinfo else value.replace(tzinfo=datetime.UTC)
+
+
+def _backfill(args: argparse.Namespace) -> int:
+    from worker.ops import backfill
+
+    kind: backfill.Kind = "programs" if args.programs else "course_certificates"
+
+    def progress(p: backfill.BackfillProgress) -> None:
+        print(f"  {p.rows} rows enqueued (up to id {p.last_key}) in {p.elapsed_s:.1f} s", file=sys.stderr)
+
+    with _outbox(_core()) as outbox:
+        result = backfill.run(
+            outbox.database,
+            kind=kind,
+            since=args.since,
+            batch=args.batch,
+            progress=progress,
+            restart=args.restart,
+        )
+    if result.already_done:
+        print(f"backfill {result.name} already finished ({result.total} rows); --restart runs it again")
+    else:
+        state = "finished" if result.finished else "stopped (run it again to continue)"
+        resumed = " (resumed)" if result.resumed else ""
+        counts = f"{result.enqueued} rows enqueued now, {result.total} in all"
+        print(f"backfill {result.name}{resumed}: {counts}; {state}")
+    return EXIT_OK
+
+
+def _load_programs(args: argparse.Namespace) -> int:
+    from worker.ops import catalog
+
+    source = sys.stdin.read() if args.source == "-" else pathlib.Path(args.source).read_text(encoding="utf-8")
+    try:
+        with _outbox(_core()) as outbox:
+            result = catalog.load_programs(outbox.database, source)
+    except catalog.CatalogError as exc:
+        print(f"credsync: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    print(f"programs: {result.inserted} inserted, {result.updated} updated, {result.unchanged} unchanged")
+    for index, reason in result.skipped:
+        print(f"  skipped document {index}: {reason}", file=sys.stderr)
+    if result.next_page:
+        print(f"this was one page: load the next one too ({result.next_page})")
+    return EXIT_PROBLEM if result.skipped else EXIT_OK
 
 
 def _enqueue(args: argparse.Namespace) -> int:

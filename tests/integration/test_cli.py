@@ -122,3 +122,42 @@ def test_migrate_with_triggers_installs_them_and_insists_on_the_reference_host(s
         " AND tgrelid = 'certificates_generatedcertificate'::regclass"
     ).fetchone()
     assert triggers["n"] >= 1
+
+
+def test_backfill_enqueues_once_per_learner_and_says_so_when_run_again(platform, sql, capsys) -> None:  # type: ignore[no-untyped-def]
+    platform.course_run("course-v1:edX+DemoX+2026")
+    for name in ("a", "b"):
+        learner = platform.learner(name)
+        platform.certificate(learner["id"], "course-v1:edX+DemoX+2026")
+    assert cli.main(["backfill", "--programs", "--batch", "1"]) == 0
+    captured = capsys.readouterr()
+    assert "backfill programs@all: 2 rows enqueued now, 2 in all; finished" in captured.out
+    assert "rows enqueued (up to id" in captured.err
+    assert cli.main(["backfill", "--programs"]) == 0
+    assert "already finished" in capsys.readouterr().out
+    rows = sql.execute("SELECT task, payload->>'username' AS u FROM credsync.outbox ORDER BY id").fetchall()
+    assert rows == [
+        {"task": "award_program_certificates", "u": "a"},
+        {"task": "award_program_certificates", "u": "b"},
+    ]
+    with pytest.raises(SystemExit) as refused:
+        cli.main(["backfill", "--programs", "--since", "yesterday"])
+    assert refused.value.code == 2
+    assert "not an ISO 8601 date-time: 'yesterday'" in capsys.readouterr().err
+
+
+def test_load_programs_reads_a_catalog_page_and_reports_skipped_documents(tmp_path, sql, capsys) -> None:  # type: ignore[no-untyped-def]
+    page = tmp_path / "programs.json"
+    page.write_text(
+        '{"count": 2, "next": null, "results": ['
+        '{"uuid": "6f0c3f4e-8a57-4d4e-9f6e-000000000001", "title": "Data", "courses": []},'
+        '{"title": "no uuid"}]}'
+    )
+    assert cli.main(["load-programs", str(page)]) == 1
+    captured = capsys.readouterr()
+    assert "programs: 1 inserted, 0 updated, 0 unchanged" in captured.out
+    assert "skipped document 1" in captured.err
+    assert sql.execute("SELECT title FROM catalog_program").fetchall() == [{"title": "Data"}]
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    assert cli.main(["load-programs", str(bad)]) == 2

@@ -1,0 +1,1 @@
+"""Operator tools behind the ``credsync`` command: backfills and catalog loading."""
