@@ -427,3 +427,82 @@ ON CONFLICT (uuid) DO UPDATE
 SET title = EXCLUDED.title, status = EXCLUDED.status, data = EXCLUDED.data
 WHERE (p.title, p.status, p.data) IS DISTINCT FROM (EXCLUDED.title, EXCLUDED.status, EXCLUDED.data)
 RETURNING (p.xmax = 0) AS inserted;
+
+-- == doctor ==
+
+-- name: doctor_limit_statement_time
+-- Bound every statement of a doctor transaction, so a check reports a timeout instead of hanging.
+SELECT set_config('statement_timeout', %(timeout_ms)s::text, true),
+       set_config('lock_timeout', %(timeout_ms)s::text, true);
+
+-- name: doctor_outbox_table
+-- Size, live and dead tuples, and the last (auto)vacuum and (auto)analyze of credsync.outbox.
+SELECT s.n_live_tup AS live,
+       s.n_dead_tup AS dead,
+       pg_total_relation_size(c.oid) AS total_bytes,
+       extract(epoch FROM s.last_autovacuum)::float8 AS last_autovacuum,
+       extract(epoch FROM s.last_vacuum)::float8 AS last_vacuum,
+       extract(epoch FROM s.last_autoanalyze)::float8 AS last_autoanalyze,
+       extract(epoch FROM s.last_analyze)::float8 AS last_analyze,
+       current_setting('autovacuum')::bool AS autovacuum_server,
+       coalesce((SELECT option_value::bool FROM pg_options_to_table(c.reloptions)
+                 WHERE option_name = 'autovacuum_enabled'), true) AS autovacuum_table
+FROM pg_class c
+JOIN pg_stat_all_tables s ON s.relid = c.oid
+WHERE c.oid = 'credsync.outbox'::regclass;
+
+-- name: doctor_vacuum_horizon
+-- What holds back the xmin horizon of this database (sessions, prepared transactions, replication
+-- slots), oldest by transaction id age first. Other databases' sessions do not hold back vacuum
+-- of this database's tables; walsenders (no database) do, with hot_standby_feedback.
+SELECT *
+FROM (
+    SELECT 'session' AS kind, a.pid, NULL::text AS name, a.state, a.usename::text AS username,
+           a.application_name, host(a.client_addr) AS client_addr,
+           extract(epoch FROM coalesce(a.xact_start, a.query_start, a.backend_start))::float8 AS since,
+           greatest(age(a.backend_xmin), age(a.backend_xid)) AS xid_age,
+           left(a.query, 200) AS query
+    FROM pg_stat_activity a
+    WHERE a.pid <> pg_backend_pid()
+      AND (a.datname = current_database() OR a.datname IS NULL)
+      AND (a.backend_xmin IS NOT NULL OR a.backend_xid IS NOT NULL)
+      AND a.backend_type NOT IN ('autovacuum worker', 'autovacuum launcher')
+    UNION ALL
+    SELECT 'prepared transaction', NULL, x.gid, 'prepared', x.owner::text, NULL, NULL,
+           extract(epoch FROM x.prepared)::float8, age(x.transaction), NULL
+    FROM pg_prepared_xacts x
+    WHERE x.database = current_database()
+    UNION ALL
+    -- A slot's xmin (a standby's hot_standby_feedback) holds back every database; a logical
+    -- slot's catalog_xmin only holds back the system catalogs, not the outbox.
+    SELECT 'replication slot', r.active_pid, r.slot_name::text,
+           CASE WHEN r.active THEN 'active' ELSE 'inactive' END, NULL, NULL, NULL, NULL,
+           age(r.xmin), NULL
+    FROM pg_replication_slots r
+    WHERE r.xmin IS NOT NULL
+) holders
+ORDER BY xid_age DESC NULLS LAST, since
+LIMIT %(limit)s;
+
+-- name: doctor_outbox_backlog
+-- Pending, due, claimable and in-flight row counts, and when the oldest claimable row became due.
+WITH clock AS (
+    SELECT coalesce(%(now)s::timestamptz, now()) AS now
+), claimable AS (
+    -- The claim's own predicate (outbox_claim_due): due, and the head of its ordering key.
+    SELECT o.id, o.run_after
+    FROM credsync.outbox o, clock
+    WHERE o.status = 'pending'
+      AND o.run_after <= clock.now
+      AND NOT EXISTS (
+          SELECT 1 FROM credsync.outbox p
+          WHERE p.ordering_key = o.ordering_key
+            AND p.id < o.id
+            AND p.status IN ('pending', 'enqueued', 'running', 'retrying'))
+)
+SELECT (SELECT count(*) FROM credsync.outbox WHERE status = 'pending') AS pending,
+       (SELECT count(*) FROM credsync.outbox o, clock
+        WHERE o.status = 'pending' AND o.run_after <= clock.now) AS due,
+       (SELECT count(*) FROM claimable) AS claimable,
+       (SELECT count(*) FROM credsync.outbox WHERE status IN ('enqueued', 'running')) AS in_flight,
+       (SELECT extract(epoch FROM min(run_after))::float8 FROM claimable) AS oldest_claimable_since;

@@ -116,6 +116,10 @@ def _parser() -> argparse.ArgumentParser:
         "source", help="a JSON file (a program, a list, or a /api/v1/programs/ page), or - for stdin"
     )
 
+    command(
+        "doctor", _doctor, "check the database, the broker and Credentials; a verdict and advice for each"
+    )
+
     p = command("enqueue", _enqueue, "insert one outbox row (as a host would)")
     p.add_argument("task")
     p.add_argument("payload", help="JSON object")
@@ -336,6 +340,31 @@ def _load_programs(args: argparse.Namespace) -> int:
     if result.next_page:
         print(f"this was one page: load the next one too ({result.next_page})")
     return EXIT_PROBLEM if result.skipped else EXIT_OK
+
+
+def _doctor(args: argparse.Namespace) -> int:
+    from worker.clients import credentials
+    from worker.ops import doctor
+
+    config = _core()
+    client = None
+    try:
+        client = credentials.CredentialsClient.from_settings(settings.load())
+    except errors.ConfigurationError as exc:
+        print(f"credsync: Credentials not checked: {exc}", file=sys.stderr)
+    try:
+        with _outbox(config) as outbox:
+            findings = doctor.run(
+                database=outbox.database,
+                broker_url=config.broker_url,
+                queue_name=config.queue_name,
+                credentials=client,
+            )
+    finally:
+        if client is not None:
+            client.close()
+    print(doctor.render(findings))
+    return doctor.exit_code(findings)
 
 
 def _enqueue(args: argparse.Namespace) -> int:

@@ -161,3 +161,18 @@ def test_load_programs_reads_a_catalog_page_and_reports_skipped_documents(tmp_pa
     bad = tmp_path / "bad.json"
     bad.write_text("{not json")
     assert cli.main(["load-programs", str(bad)]) == 2
+
+
+def test_doctor_reports_every_check_and_exits_1_when_one_is_not_ok(monkeypatch, emulator, capsys) -> None:  # type: ignore[no-untyped-def]
+    # Given a reachable Credentials (the emulator) but an unreachable broker
+    monkeypatch.setenv("CREDENTIALS_URL", emulator.url)
+    monkeypatch.setenv("OAUTH_URL", emulator.url)
+    monkeypatch.setenv("OAUTH_CLIENT_ID", "credsync")
+    monkeypatch.setenv("OAUTH_CLIENT_SECRET", "credsync-secret")
+    monkeypatch.setenv("BROKER_URL", "redis://127.0.0.1:1/0")
+    assert cli.main(["doctor"]) == 1
+    out = capsys.readouterr().out
+    for check in ("outbox table", "vacuum horizon", "claim query", "broker", "credentials"):
+        assert check in out
+    assert "fail" in out
+    assert "credsync-secret" not in out
