@@ -168,6 +168,14 @@ ORDER BY id;
 SELECT task, status, rows, extract(epoch FROM oldest_age)::float8 AS oldest_age_s
 FROM credsync.outbox_summary ORDER BY task, status;
 
+-- name: outbox_recent_activity
+-- Rows finished per minute over the last hour, and the age of the oldest pending row (both indexed).
+SELECT (SELECT count(*) FROM credsync.outbox
+        WHERE status IN ('done', 'failed') AND finished_at > now() - interval '1 hour')::float8 / 60
+           AS finished_per_minute,
+       (SELECT extract(epoch FROM now() - created_at)::float8 FROM credsync.outbox
+        WHERE status = 'pending' ORDER BY id LIMIT 1) AS oldest_pending_s;
+
 -- name: outbox_recent_failed
 -- The most recent failed rows with their last error.
 SELECT id, task, payload, attempts, last_error, finished_at

@@ -227,17 +227,26 @@ def _maintenance(args: argparse.Namespace) -> int:
 
 
 def _status(args: argparse.Namespace) -> int:
+    from worker.outbox import cooldowns
     from worker.sync import host
 
     with _outbox(_core()) as outbox:
         summary = outbox.summary()
+        activity = outbox.recent_activity()
         paused = host.HostReader(outbox.database).paused_reason()
+        waits = cooldowns.Cooldowns(outbox.database, cache_s=0)
+        cooling = [f"{d}: {r}" for d, (_, r) in waits.active().items()]
     failed = sum(r["rows"] for r in summary if r["status"] == "failed")
     if args.json:
-        print(json.dumps({"rows": summary, "paused": paused}, default=str))
+        print(json.dumps({"rows": summary, **activity, "paused": paused, "cooldowns": cooling}, default=str))
     else:
         _print_table(["task", "status", "rows", "oldest_age_s"], summary)
+        oldest = activity["oldest_pending_s"]
+        print(f"finished per minute (last hour): {activity['finished_per_minute']:.1f}")
+        print(f"oldest pending row: {'none' if oldest is None else f'{oldest:.0f} s old'}")
         print(f"processing: {'PAUSED: ' + paused if paused else 'active'}")
+        for line in cooling:
+            print(f"cooling down: {line}")
     return EXIT_PROBLEM if args.fail_on_failed and failed else EXIT_OK
 
 

@@ -44,6 +44,8 @@ def test_status_shows_rows_per_task_and_status_and_whether_processing_is_paused(
     assert "award_course_certificate  failed   1" in out
     assert "award_course_certificate  pending  1" in out
     assert "processing: PAUSED: no credentials_credentialsapiconfig row" in out
+    assert "finished per minute (last hour): 0.0" in out  # one row finished in the last hour: 1/60
+    assert "oldest pending row: 0 s old" in out
     platform.enable_credentials()
     assert cli.main(["status", "--json", "--fail-on-failed"]) == 1
     status = json.loads(capsys.readouterr().out)

@@ -51,6 +51,11 @@ class Cooldowns:
             if known is None or known[0] < until:
                 self._active[destination] = (until, reason)
 
+    def active(self) -> dict[str, tuple[float, str]]:
+        """Every destination cooling down now: until (epoch seconds) and reason."""
+        now = self.now()
+        return {d: v for d, v in self._current().items() if v[0] > now}
+
     def until(self, destination: str) -> float | None:
         """When ``destination``'s cooldown ends (epoch seconds), or None when it has none now."""
         active = self._current()

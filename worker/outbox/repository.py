@@ -172,6 +172,13 @@ class Outbox:
         with self.database.transaction() as cur:
             return db.fetch_all(cur, "outbox_summary")
 
+    def recent_activity(self) -> dict[str, Any]:
+        """``finished_per_minute`` over the last hour and ``oldest_pending_s`` (None when none pending)."""
+        with self.database.transaction() as cur:
+            row = db.fetch_one(cur, "outbox_recent_activity")
+        assert row is not None
+        return row
+
     def recent_failed(self, limit: int) -> list[dict[str, Any]]:
         with self.database.transaction() as cur:
             return db.fetch_all(cur, "outbox_recent_failed", {"limit": limit})
