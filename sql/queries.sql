@@ -77,7 +77,7 @@ UPDATE credsync.outbox o
 SET status = 'done', finished_at = clock.now, lease_until = NULL, result = %(result)s
 FROM clock
 WHERE o.id = %(id)s AND o.status = 'running' AND o.attempts = %(attempt)s
-RETURNING o.id;
+RETURNING o.id, o.created_at, o.finished_at;
 
 -- name: outbox_mark_retrying
 -- The attempt failed and Dramatiq scheduled a retry: running -> retrying, due after delay_ms.
@@ -102,7 +102,7 @@ FROM clock
 WHERE o.id = %(id)s
   AND CASE WHEN %(attempt)s::int IS NULL THEN o.status = 'enqueued'
            ELSE o.status IN ('running', 'retrying') AND o.attempts = %(attempt)s::int END
-RETURNING o.id;
+RETURNING o.id, o.created_at, o.finished_at;
 
 -- name: outbox_extend_leases
 -- Heartbeat: extend the lease of rows this worker process is running.
@@ -514,3 +514,44 @@ SELECT (SELECT count(*) FROM credsync.outbox WHERE status = 'pending') AS pendin
        (SELECT count(*) FROM claimable) AS claimable,
        (SELECT count(*) FROM credsync.outbox WHERE status IN ('enqueued', 'running')) AS in_flight,
        (SELECT extract(epoch FROM min(run_after))::float8 FROM claimable) AS oldest_claimable_since;
+
+-- == metrics ==
+
+-- name: metrics_limit_statement_time
+-- Bound every statement of a metrics scrape: a slow database makes a scrape error, not a hang.
+SELECT set_config('statement_timeout', %(timeout_ms)s::text, true);
+
+-- name: metrics_outbox_rows
+-- Rows in each unfinished status, and failed rows, each counted on a partial index that holds only
+-- them (done rows, the bulk of the table, are never counted).
+SELECT (SELECT count(*) FROM credsync.outbox WHERE status = 'pending') AS pending,
+       (SELECT count(*) FROM credsync.outbox WHERE status = 'enqueued') AS enqueued,
+       (SELECT count(*) FROM credsync.outbox WHERE status = 'running') AS running,
+       (SELECT count(*) FROM credsync.outbox WHERE status = 'retrying') AS retrying,
+       (SELECT count(*) FROM credsync.outbox WHERE status = 'failed') AS failed;
+
+-- name: metrics_outbox_waits
+-- Seconds since the oldest pending row was inserted (first entry of outbox_pending_idx), and the
+-- claim lag: seconds since the longest-due claimable row became due (outbox_waiting_idx in run_after
+-- order). Claimable is the claim's own predicate (outbox_claim_due), so a row waiting behind an
+-- earlier row of its ordering key is not lag. NULL when there is no such row.
+WITH clock AS (
+    SELECT coalesce(%(now)s::timestamptz, now()) AS now
+)
+SELECT (SELECT greatest(0, extract(epoch FROM clock.now - o.created_at))::float8
+        FROM credsync.outbox o
+        WHERE o.status = 'pending'
+        ORDER BY o.id
+        LIMIT 1) AS oldest_pending_age_s,
+       (SELECT greatest(0, extract(epoch FROM clock.now - o.run_after))::float8
+        FROM credsync.outbox o
+        WHERE o.status = 'pending'
+          AND o.run_after <= clock.now
+          AND NOT EXISTS (
+              SELECT 1 FROM credsync.outbox p
+              WHERE p.ordering_key = o.ordering_key
+                AND p.id < o.id
+                AND p.status IN ('pending', 'enqueued', 'running', 'retrying'))
+        ORDER BY o.run_after
+        LIMIT 1) AS claim_lag_s
+FROM clock;

@@ -3,7 +3,8 @@
 ``dramatiq worker.app`` and ``periodiq worker.app`` import this module; the ``scanner`` process
 calls ``run_scanner``. Settings are read once at import (an invalid value stops the process with a
 message naming the variable). Everything holding connections is built lazily, once per process,
-so it is created after Dramatiq forks its worker processes.
+so it is created after Dramatiq forks its worker processes (and, with metrics on, after Dramatiq's
+Prometheus middleware has prepared them: see ``worker.metrics``).
 """
 
 from __future__ import annotations
@@ -12,13 +13,14 @@ import logging
 import signal
 import sys
 import threading
+from collections.abc import Callable
 from typing import Any
 
 import dramatiq
 from periodiq import cron
 
 from worker import broker as brokers
-from worker import db, errors, logs, settings, tasks
+from worker import db, errors, logs, metrics, settings, tasks
 from worker.clients import credentials
 from worker.outbox import actors, cooldowns, ledger, maintenance, middleware, repository, scanner
 from worker.sync import certificates, host
@@ -58,13 +60,20 @@ def runtime() -> actors.Runtime[tasks.Deps]:
                 max_size=POOL_MAX_SIZE,
                 application_name="credsync-worker",
             )
+            observer: credentials.Observer = ledger.Ledger(database).record
+            on_outcome: actors.OutcomeHook | None = None
+            if SETTINGS.metrics_port is not None:
+                counters = metrics.WorkerMetrics()
+                observer = metrics.tee(observer, counters.http_exchange)
+                on_outcome = counters.row_outcome
             _runtime = actors.Runtime(
                 outbox=repository.Outbox(database, lease_s=SETTINGS.lease_s),
+                on_outcome=on_outcome,
                 deps=tasks.Deps(
                     host=host.HostReader(database),
                     credentials=credentials.CredentialsClient.from_settings(
                         SETTINGS,
-                        observer=ledger.Ledger(database).record,
+                        observer=observer,
                         cooldowns=cooldowns.Cooldowns(database),
                     ),
                     rules=certificates.Rules(
@@ -93,24 +102,33 @@ def send(row: Any) -> None:
     broker.enqueue(actors.message_for(row.id, row.task, SETTINGS.queue_name))
 
 
-def make_scanner(outbox: repository.Outbox, reader: host.HostReader) -> scanner.Scanner:
-    """A scanner that claims nothing while the host disabled sync or Credentials asked to wait."""
+def make_scanner(
+    outbox: repository.Outbox,
+    reader: host.HostReader,
+    *,
+    observe: Callable[[scanner.ScanResult], None] | None = None,
+) -> scanner.Scanner:
+    """A scanner that claims nothing while the host disabled sync or Credentials asked to wait.
+
+    ``observe``, when given, is told what each pass did (the scanner's metrics).
+    """
     waits = cooldowns.Cooldowns(outbox.database)
     default_destination = credentials.destination(SETTINGS.credentials_url)
 
     def paused() -> str | None:
         return reader.paused_reason() or waits.paused_reason(default_destination)
 
-    return scanner.Scanner(
-        outbox,
-        send,
-        known_tasks=frozenset(tasks.REGISTRY.names()),
-        gate=paused,
-        batch=SETTINGS.claim_batch,
-        max_in_flight=SETTINGS.max_in_flight,
-        max_retries=SETTINGS.max_retries,
-        rescue_every_s=max(1.0, SETTINGS.lease_s / 6),
-    )
+    options: dict[str, Any] = {
+        "known_tasks": frozenset(tasks.REGISTRY.names()),
+        "gate": paused,
+        "batch": SETTINGS.claim_batch,
+        "max_in_flight": SETTINGS.max_in_flight,
+        "max_retries": SETTINGS.max_retries,
+        "rescue_every_s": max(1.0, SETTINGS.lease_s / 6),
+    }
+    if observe is None:
+        return scanner.Scanner(outbox, send, **options)
+    return metrics.ObservedScanner(outbox, send, observe=observe, **options)
 
 
 @dramatiq.actor(
@@ -140,6 +158,7 @@ def run_scanner() -> int:
         application_name="credsync-scanner",
     )
     outbox = repository.Outbox(database, lease_s=SETTINGS.lease_s)
+    reader = host.HostReader(database)
     stop = threading.Event()
 
     def on_signal(signum: int, frame: object) -> None:
@@ -148,11 +167,20 @@ def run_scanner() -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    stop_metrics: Callable[[], None] | None = None
+    if SETTINGS.metrics_port is None:
+        the_scanner = make_scanner(outbox, reader)
+    else:
+        exported = metrics.ScannerMetrics()
+        the_scanner = make_scanner(outbox, reader, observe=exported.observe)
+        # The gauges are read at scrape time, with the scanner's own pool and pause gate.
+        exported.register(metrics.OutboxCollector(database, the_scanner.gate))
+        stop_metrics = exported.serve(SETTINGS.metrics_host, SETTINGS.metrics_port + 1)
     try:
-        make_scanner(outbox, host.HostReader(database)).run_forever(
-            stop, interval_s=SETTINGS.scan_interval_ms / 1000
-        )
+        the_scanner.run_forever(stop, interval_s=SETTINGS.scan_interval_ms / 1000)
     finally:
+        if stop_metrics is not None:
+            stop_metrics()
         database.close()
         broker.close()
     return 0

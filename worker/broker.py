@@ -1,4 +1,7 @@
-"""The Dramatiq broker (Redis or RabbitMQ, from ``BROKER_URL``) with credsync's retry policy."""
+"""The Dramatiq broker (Redis or RabbitMQ, from ``BROKER_URL``) with credsync's retry policy.
+
+With ``CREDSYNC_METRICS_PORT`` set, Dramatiq's Prometheus middleware too (``worker.metrics``).
+"""
 
 from __future__ import annotations
 
@@ -10,7 +13,7 @@ from dramatiq.brokers.redis import RedisBroker
 from dramatiq.middleware import CurrentMessage, Retries
 from periodiq import PeriodiqMiddleware
 
-from worker import settings
+from worker import metrics, settings
 
 #: Longest sleep of an idle Redis consumer between polls. Dramatiq backs off up to the worker
 #: timeout (1 s): a row claimed on an idle system then waits ~0.4 s median before a worker sees it.
@@ -30,6 +33,8 @@ def build(config: settings.CoreSettings) -> dramatiq.Broker:
     apply_retry_policy(broker, config)
     broker.add_middleware(CurrentMessage())
     broker.add_middleware(PeriodiqMiddleware(skip_delay=30))
+    if config.metrics_port is not None:
+        broker.add_middleware(metrics.dramatiq_middleware(config))
     return broker
 
 

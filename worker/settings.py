@@ -4,6 +4,14 @@ Two layers: ``CoreSettings`` is what every process needs (database, broker, outb
 ``Settings`` adds the Credentials service and OAuth2 client, needed where sync handlers run.
 ``load_core()`` / ``load()`` turn any problem into ``ConfigurationError`` naming the variable,
 which the entry points print before exiting with status 2.
+
+Metrics are off unless ``CREDSYNC_METRICS_PORT`` is set; then nothing else binds a port, and
+``CREDSYNC_METRICS_HOST`` (default ``127.0.0.1``, loopback only) is the address:
+
+* a ``worker`` (all its Dramatiq processes together) serves ``/metrics`` on the port itself:
+  Dramatiq's exposition server, with Dramatiq's and credsync's worker metrics;
+* the ``scanner`` serves on the port + 1: the outbox gauges (read at scrape time) and its counters;
+* the ``scheduler`` serves nothing. See ``worker.metrics`` for the metric names.
 """
 
 from __future__ import annotations
@@ -33,6 +41,7 @@ DEFAULT_RETENTION_FAILED_DAYS = 30
 DEFAULT_HTTP_CONNECT_TIMEOUT_S = 3.05
 DEFAULT_HTTP_READ_TIMEOUT_S = 5.0
 DEFAULT_ACTOR_TIME_LIMIT_MS = 300_000
+DEFAULT_METRICS_HOST = "127.0.0.1"
 
 _SCHEMA_NAME = r"^[A-Za-z_][A-Za-z0-9_]{0,62}$"
 Model = TypeVar("Model", bound=pydantic_settings.BaseSettings)
@@ -86,6 +95,13 @@ class CoreSettings(pydantic_settings.BaseSettings):
         DEFAULT_ACTOR_TIME_LIMIT_MS, validation_alias="CREDSYNC_ACTOR_TIME_LIMIT_MS"
     )
     log_format: Literal["text", "json"] = pydantic.Field("text", validation_alias="CREDSYNC_LOG_FORMAT")
+    # The scanner uses the port + 1, so the last port is not available.
+    metrics_port: Annotated[int, pydantic.Field(ge=1, le=65_534)] | None = pydantic.Field(
+        None, validation_alias="CREDSYNC_METRICS_PORT"
+    )
+    metrics_host: Annotated[str, pydantic.StringConstraints(min_length=1)] = pydantic.Field(
+        DEFAULT_METRICS_HOST, validation_alias="CREDSYNC_METRICS_HOST"
+    )
 
     @pydantic.field_validator("database_url")
     @classmethod
@@ -93,6 +109,12 @@ class CoreSettings(pydantic_settings.BaseSettings):
         if urlsplit(value).scheme not in ("postgres", "postgresql") and "=" not in value:
             raise ValueError("must be a postgresql:// URL or a libpq connection string")
         return value
+
+    @pydantic.field_validator("metrics_port", mode="before")
+    @classmethod
+    def _empty_is_off(cls, value: Any) -> Any:
+        # A Procfile or .env often carries the variable set to nothing: that means off too.
+        return None if isinstance(value, str) and not value.strip() else value
 
     @pydantic.field_validator("broker_url")
     @classmethod

@@ -28,6 +28,10 @@ log = logging.getLogger(__name__)
 #: Message option carrying the row's attempt number, so later hooks guard on the same attempt.
 ATTEMPT_OPTION = "credsync_attempt"
 
+OutcomeHook = Callable[[str, str, "float | None"], None]
+"""Told of every row outcome a worker records (metrics): task, outcome (``done``, ``failed``,
+``retrying`` or ``deferred``), and for ``done`` and ``failed`` the seconds from insert to finish."""
+
 
 class InFlight:
     """The rows this process is running now (for the lease heartbeat)."""
@@ -56,6 +60,16 @@ class Runtime(Generic[handlers.Deps]):
     outbox: repository.Outbox
     deps: handlers.Deps
     in_flight: InFlight = dataclasses.field(default_factory=InFlight)
+    on_outcome: OutcomeHook | None = None
+
+    def report(self, task: str, outcome: str, latency_s: float | None = None) -> None:
+        """Tell ``on_outcome`` of a row outcome; a failing hook is logged, never the row's problem."""
+        if self.on_outcome is None:
+            return
+        try:
+            self.on_outcome(task, outcome, latency_s)
+        except Exception:
+            log.exception("could not report a %s outcome of a %s row", outcome, task)
 
 
 def execute_row(runtime: Runtime[Any], spec: handlers.TaskSpec[Any], row_id: int) -> None:
@@ -80,7 +94,8 @@ def execute_row(runtime: Runtime[Any], spec: handlers.TaskSpec[Any], row_id: int
             outcome = spec.execute(runtime.deps, row.payload)
     except errors.DeferredSyncError as exc:
         until = datetime.datetime.fromtimestamp(exc.until, datetime.UTC)
-        runtime.outbox.defer(row.id, row.attempt, until, f"waiting, no attempt used: {exc}")
+        if runtime.outbox.defer(row.id, row.attempt, until, f"waiting, no attempt used: {exc}"):
+            runtime.report(spec.name, "deferred")
         attempt.log(logging.INFO, "deferred", f"until {until:%Y-%m-%dT%H:%M:%SZ}, attempt not counted: {exc}")
         return
     except errors.PermanentSyncError as exc:
@@ -95,7 +110,11 @@ def execute_row(runtime: Runtime[Any], spec: handlers.TaskSpec[Any], row_id: int
     finally:
         runtime.in_flight.discard(row.id)
     won = runtime.outbox.mark_done(
-        row.id, row.attempt, outcome.as_result(), [(f.task, f.payload) for f in outcome.follow_ups]
+        row.id,
+        row.attempt,
+        outcome.as_result(),
+        [(f.task, f.payload) for f in outcome.follow_ups],
+        on_finished=lambda latency_s: runtime.report(spec.name, "done", latency_s),
     )
     details = outcome.as_result()
     attempt.log(

@@ -41,7 +41,9 @@ class OutboxRows(Middleware):
             return
         row_id = message.args[0]
         try:
-            self.runtime().outbox.mark_retrying(row_id, attempt, delay)
+            runtime = self.runtime()
+            if runtime.outbox.mark_retrying(row_id, attempt, delay):
+                runtime.report(message.actor_name, "retrying")
             log.info(
                 "row %d (%s): attempt %d failed, next in %.1f s",
                 row_id,
@@ -58,7 +60,13 @@ class OutboxRows(Middleware):
         row_id = message.args[0]
         attempt = message.options.get(actors.ATTEMPT_OPTION)
         try:
-            if self.runtime().outbox.mark_failed(row_id, attempt):
+            runtime = self.runtime()
+            failed = runtime.outbox.mark_failed(
+                row_id,
+                attempt,
+                on_finished=lambda latency_s: runtime.report(message.actor_name, "failed", latency_s),
+            )
+            if failed:
                 log.error("row %d (%s) failed after attempt %s", row_id, message.actor_name, attempt)
         except Exception:
             log.exception("row %d: could not record the failure (the lease rescue will repair it)", row_id)

@@ -12,6 +12,8 @@ from worker import db
 from worker.outbox import rows
 
 Clock = Callable[[], datetime.datetime | None]
+#: Told, once a row is finished by this call, how many seconds it took from insert to finish.
+OnFinished = Callable[[float], None]
 
 
 def database_clock() -> datetime.datetime | None:
@@ -79,8 +81,13 @@ class Outbox:
         attempt: int,
         result: Mapping[str, Any],
         follow_ups: Iterable[tuple[str, Mapping[str, Any]]] = (),
+        *,
+        on_finished: OnFinished | None = None,
     ) -> bool:
-        """Finish the attempt; follow-up rows are inserted in the same transaction, only if it won."""
+        """Finish the attempt; follow-up rows are inserted in the same transaction, only if it won.
+
+        ``on_finished`` is called after the commit, only if it won.
+        """
         with self.database.transaction() as cur:
             won = db.fetch_one(
                 cur,
@@ -90,6 +97,7 @@ class Outbox:
             if won is not None:
                 for task, payload in follow_ups:
                     db.fetch_one(cur, "outbox_insert", {"task": task, "payload": Jsonb(dict(payload))})
+        _tell_finished(won, on_finished)
         return won is not None
 
     def defer(self, row_id: int, attempt: int, until: datetime.datetime, reason: str) -> bool:
@@ -115,13 +123,22 @@ class Outbox:
             )
         return row is not None
 
-    def mark_failed(self, row_id: int, attempt: int | None, error: str | None = None) -> bool:
+    def mark_failed(
+        self,
+        row_id: int,
+        attempt: int | None,
+        error: str | None = None,
+        *,
+        on_finished: OnFinished | None = None,
+    ) -> bool:
+        """Fail the row; ``on_finished`` is called after the commit, only if this call failed it."""
         with self.database.transaction() as cur:
             row = db.fetch_one(
                 cur,
                 "outbox_mark_failed",
                 {"id": row_id, "attempt": attempt, "error": error, "now": self.clock()},
             )
+        _tell_finished(row, on_finished)
         return row is not None
 
     def extend_leases(self, ids: Iterable[int]) -> int:
@@ -187,3 +204,8 @@ class Outbox:
         with self.database.transaction() as cur:
             row = db.fetch_one(cur, "outbox_unsettled_count")
         return int(row["n"]) if row else 0
+
+
+def _tell_finished(row: db.Row | None, on_finished: OnFinished | None) -> None:
+    if row is not None and on_finished is not None:
+        on_finished(max(0.0, (row["finished_at"] - row["created_at"]).total_seconds()))
