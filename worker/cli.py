@@ -75,7 +75,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", "-t", type=int, default=8, help="threads per process (default 8)")
 
     command("scanner", _scanner, "run the scanner: claim due rows and send them to the broker")
-    command("scheduler", _scheduler, "run periodiq: per-minute maintenance (run exactly one)")
+    command("scheduler", _scheduler, "run the periodiq scheduler: per-minute maintenance (run one)")
     command("maintenance", _maintenance, "run the maintenance pass once, now")
 
     p = command("status", _status, "rows per task and status, and whether processing is paused")
@@ -211,12 +211,9 @@ def _scanner(args: argparse.Namespace) -> int:
 
 
 def _scheduler(args: argparse.Namespace) -> int:
-    import periodiq
+    from worker import app, scheduler
 
-    settings.load()
-    sys.argv = ["periodiq", "worker.app"]
-    periodiq.entrypoint()
-    return EXIT_OK
+    return scheduler.run(app.broker)
 
 
 def _maintenance(args: argparse.Namespace) -> int:
