@@ -85,9 +85,8 @@ def runtime() -> actors.Runtime[tasks.Deps]:
         return _runtime
 
 
-broker.add_middleware(
-    middleware.OutboxRows(runtime, frozenset(tasks.REGISTRY.names()), lease_s=SETTINGS.lease_s)
-)
+TASK_NAMES = frozenset(tasks.REGISTRY.names())
+broker.add_middleware(middleware.OutboxRows(runtime, TASK_NAMES, lease_s=SETTINGS.lease_s))
 ACTORS = actors.declare(
     broker,
     tasks.REGISTRY,
@@ -119,7 +118,7 @@ def make_scanner(
         return reader.paused_reason() or waits.paused_reason(default_destination)
 
     options: dict[str, Any] = {
-        "known_tasks": frozenset(tasks.REGISTRY.names()),
+        "known_tasks": TASK_NAMES,
         "gate": paused,
         "batch": SETTINGS.claim_batch,
         "max_in_flight": SETTINGS.max_in_flight,

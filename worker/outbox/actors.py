@@ -109,19 +109,19 @@ def execute_row(runtime: Runtime[Any], spec: handlers.TaskSpec[Any], row_id: int
         raise
     finally:
         runtime.in_flight.discard(row.id)
+    result = outcome.as_result()
     won = runtime.outbox.mark_done(
         row.id,
         row.attempt,
-        outcome.as_result(),
+        result,
         [(f.task, f.payload) for f in outcome.follow_ups],
         on_finished=lambda latency_s: runtime.report(spec.name, "done", latency_s),
     )
-    details = outcome.as_result()
     attempt.log(
         logging.INFO,
         f"done, {_describe(outcome)}",
         "" if won else "(the row had moved on; result not recorded)",
-        user_id=details.get("user_id"),
+        user_id=result.get("user_id"),
     )
 
 

@@ -16,9 +16,6 @@ class Status(enum.StrEnum):
     FAILED = "failed"
 
 
-FINISHED = frozenset({Status.DONE, Status.FAILED})
-
-
 @dataclasses.dataclass(frozen=True)
 class Claimed:
     """A row the scanner claimed and must now send."""
