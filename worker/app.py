@@ -59,6 +59,7 @@ def runtime() -> actors.Runtime[tasks.Deps]:
                 host_schema=SETTINGS.host_schema,
                 max_size=POOL_MAX_SIZE,
                 application_name="credsync-worker",
+                synchronous_commit=SETTINGS.synchronous_commit,
             )
             observer: credentials.Observer = ledger.Ledger(database).record
             on_outcome: actors.OutcomeHook | None = None
@@ -155,6 +156,7 @@ def run_scanner() -> int:
         host_schema=SETTINGS.host_schema,
         max_size=2,
         application_name="credsync-scanner",
+        synchronous_commit=SETTINGS.synchronous_commit,
     )
     outbox = repository.Outbox(database, lease_s=SETTINGS.lease_s)
     reader = host.HostReader(database)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
+import time
 from collections.abc import Iterator, Mapping
 from typing import Any, cast
 
@@ -26,9 +27,14 @@ DEFAULT_POOL_MAX = 8
 POOL_TIMEOUT_S = 30.0
 
 
-def connection_kwargs(host_schema: str, application_name: str) -> dict[str, Any]:
-    """libpq options every credsync connection uses (the schema name is validated by settings)."""
-    return {"options": f"-c search_path={host_schema}", "application_name": application_name}
+def connection_kwargs(
+    host_schema: str, application_name: str, synchronous_commit: str | None = None
+) -> dict[str, Any]:
+    """libpq options every credsync connection uses (the values are validated by settings)."""
+    options = f"-c search_path={host_schema}"
+    if synchronous_commit is not None:
+        options += f" -c synchronous_commit={synchronous_commit}"
+    return {"options": options, "application_name": application_name}
 
 
 def connect(url: str, *, host_schema: str, autocommit: bool = False, application_name: str = "credsync"):  # type: ignore[no-untyped-def]
@@ -44,8 +50,25 @@ def connect(url: str, *, host_schema: str, autocommit: bool = False, application
         raise errors.DatabaseError(f"cannot connect to the database: {_describe(exc)}") from exc
 
 
+#: A pooled connection idle longer than this is checked (one round trip) before it is handed out.
+#: One in steady use is not: a broken one fails its statement, and that failure checks the rest.
+IDLE_CHECK_S = 1.0
+_USED_AT = "_credsync_used_at"
+
+
+def _check_when_idle(conn: psycopg.Connection[Any]) -> None:
+    """Pool ``check``: a round trip only for a connection that sat idle (a server may have restarted)."""
+    used_at = getattr(conn, _USED_AT, None)
+    if used_at is None or time.monotonic() - used_at > IDLE_CHECK_S:
+        psycopg_pool.ConnectionPool.check_connection(conn)
+
+
 class Database:
-    """A lazily opened pool; safe to create before a fork and use after it."""
+    """A lazily opened pool; safe to create before a fork and use after it.
+
+    Pooled connections are in autocommit mode: ``statement()`` runs each statement in one round
+    trip, ``transaction()`` wraps its statements in BEGIN ... COMMIT.
+    """
 
     def __init__(
         self,
@@ -54,11 +77,14 @@ class Database:
         host_schema: str,
         max_size: int = DEFAULT_POOL_MAX,
         application_name: str = "credsync",
+        synchronous_commit: str | None = None,
     ) -> None:
+        """``synchronous_commit``: the session's setting (None: the server's, normally on)."""
         self._url = url
         self._host_schema = host_schema
         self._max_size = max_size
         self._application_name = application_name
+        self._synchronous_commit = synchronous_commit
         self._pool: psycopg_pool.ConnectionPool[psycopg.Connection[Row]] | None = None
         self._lock = threading.Lock()
 
@@ -78,12 +104,16 @@ class Database:
                     min_size=1,
                     max_size=self._max_size,
                     kwargs={
+                        "autocommit": True,
                         "row_factory": psycopg.rows.dict_row,
-                        **connection_kwargs(self._host_schema, self._application_name),
+                        **connection_kwargs(
+                            self._host_schema, self._application_name, self._synchronous_commit
+                        ),
                     },
                     connection_class=cast(Any, psycopg.Connection),
-                    # A restarted server leaves broken connections in the pool: check on checkout.
-                    check=psycopg_pool.ConnectionPool.check_connection,
+                    # A restarted server leaves broken connections in the pool: check idle ones on
+                    # checkout, and every idle one as soon as a statement meets a broken connection.
+                    check=_check_when_idle,
                     timeout=POOL_TIMEOUT_S,
                     name=self._application_name,
                     open=True,
@@ -93,9 +123,33 @@ class Database:
     @contextlib.contextmanager
     def transaction(self) -> Iterator[Cursor]:
         """A cursor in a transaction: committed on normal exit, rolled back on an exception."""
+        with self._connection() as conn, conn.transaction(), conn.cursor() as cur:
+            yield cur
+
+    @contextlib.contextmanager
+    def statement(self) -> Iterator[Cursor]:
+        """A cursor whose statements each commit on their own: one round trip for a single statement.
+
+        For a single statement (or independent ones); use ``transaction()`` when statements must
+        commit together.
+        """
+        with self._connection() as conn, conn.cursor() as cur:
+            yield cur
+
+    @contextlib.contextmanager
+    def _connection(self) -> Iterator[psycopg.Connection[Row]]:
+        pool = self._get_pool()
         try:
-            with self._get_pool().connection() as conn, conn.cursor() as cur:
-                yield cur
+            with pool.connection() as conn:
+                try:
+                    yield conn
+                finally:
+                    setattr(conn, _USED_AT, time.monotonic())
+        except psycopg.OperationalError as exc:
+            # A lost connection is seldom alone (a restarted server): weed out the idle ones now.
+            with contextlib.suppress(Exception):
+                pool.check()
+            raise errors.DatabaseError(_describe(exc)) from exc
         except psycopg.Error as exc:
             raise errors.DatabaseError(_describe(exc)) from exc
         except psycopg_pool.PoolTimeout as exc:

@@ -95,6 +95,12 @@ class CoreSettings(pydantic_settings.BaseSettings):
         DEFAULT_ACTOR_TIME_LIMIT_MS, validation_alias="CREDSYNC_ACTOR_TIME_LIMIT_MS"
     )
     log_format: Literal["text", "json"] = pydantic.Field("text", validation_alias="CREDSYNC_LOG_FORMAT")
+    # The worker's and scanner's own bookkeeping (never a host's insert): "off" lets Postgres
+    # acknowledge a commit before its WAL is on disk. A server crash can then undo the last
+    # fraction of a second of status changes; those rows run again, which every effect allows.
+    synchronous_commit: Literal["on", "off"] = pydantic.Field(
+        "off", validation_alias="CREDSYNC_SYNCHRONOUS_COMMIT"
+    )
     # The scanner uses the port + 1, so the last port is not available.
     metrics_port: Annotated[int, pydantic.Field(ge=1, le=65_534)] | None = pydantic.Field(
         None, validation_alias="CREDSYNC_METRICS_PORT"

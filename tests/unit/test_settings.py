@@ -28,6 +28,7 @@ def test_defaults_follow_the_upstream_retry_policy() -> None:
     assert config.host_schema == "public"
     assert config.credentials_org_urls == {}
     assert config.programs_without_certificates == frozenset()
+    assert config.synchronous_commit == "off"
 
 
 def test_the_environment_is_read(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -57,6 +58,7 @@ def test_a_missing_required_variable_is_named(missing: str) -> None:
         ("CREDENTIALS_ORG_URLS", "[1]", "CREDENTIALS_ORG_URLS"),
         ("CREDENTIALS_ORG_URLS", '{"edX": "ftp://x"}', "the URL for org 'edX'"),
         ("CREDSYNC_HOST_SCHEMA", "lms; drop table x", "CREDSYNC_HOST_SCHEMA"),
+        ("CREDSYNC_SYNCHRONOUS_COMMIT", "local; drop table x", "CREDSYNC_SYNCHRONOUS_COMMIT"),
         (
             "CREDSYNC_MIN_BACKOFF_MS",
             "900000",

@@ -36,7 +36,7 @@ class Cooldowns:
 
     def record(self, destination: str, until: float, reason: str) -> None:
         """``destination`` asked to wait until ``until`` (epoch seconds); a later until wins."""
-        with self.database.transaction() as cur:
+        with self.database.statement() as cur:
             db.execute(
                 cur,
                 "cooldown_set",
@@ -75,7 +75,7 @@ class Cooldowns:
             fresh = self._read_at is not None and self.monotonic() - self._read_at < self.cache_s
             if fresh:
                 return dict(self._active)
-        with self.database.transaction() as cur:
+        with self.database.statement() as cur:
             rows = db.fetch_all(cur, "cooldown_active", {"now": None})
         active = {r["destination"]: (r["until"].timestamp(), r["reason"]) for r in rows}
         with self._lock:

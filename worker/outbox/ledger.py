@@ -45,7 +45,7 @@ class Ledger:
             return
         row_id, attempt = current
         try:
-            with self.database.transaction() as cur:
+            with self.database.statement() as cur:
                 db.execute(
                     cur,
                     "delivery_record",
@@ -64,5 +64,5 @@ class Ledger:
             log.exception("row %d: could not record %s %s in the delivery ledger", row_id, method, url)
 
     def of_row(self, row_id: int) -> list[db.Row]:
-        with self.database.transaction() as cur:
+        with self.database.statement() as cur:
             return db.fetch_all(cur, "delivery_of_row", {"id": row_id})

@@ -49,7 +49,7 @@ class Outbox:
             return db.execute(cur, "outbox_release", {"ids": list(ids)})
 
     def start(self, row_id: int) -> rows.Started | None:
-        with self.database.transaction() as cur:
+        with self.database.statement() as cur:
             row = db.fetch_one(
                 cur, "outbox_start", {"id": row_id, "now": self.clock(), "lease_s": self.lease_s}
             )
@@ -58,7 +58,7 @@ class Outbox:
         return rows.Started(row["id"], row["task"], row["payload"], row["attempts"], row["ordering_key"])
 
     def status_of(self, row_id: int) -> tuple[rows.Status, int] | None:
-        with self.database.transaction() as cur:
+        with self.database.statement() as cur:
             row = db.fetch_one(cur, "outbox_status_of", {"id": row_id})
         return None if row is None else (rows.Status(row["status"]), row["attempts"])
 
@@ -72,7 +72,7 @@ class Outbox:
             "error": error,
             "result": Jsonb(dict(result)) if result else None,
         }
-        with self.database.transaction() as cur:
+        with self.database.statement() as cur:
             return db.execute(cur, "outbox_record_error", params) == 1
 
     def mark_done(
@@ -88,7 +88,10 @@ class Outbox:
 
         ``on_finished`` is called after the commit, only if it won.
         """
-        with self.database.transaction() as cur:
+        follow_ups = list(follow_ups)
+        # Follow-up rows commit with the outcome; without any, one statement (one round trip).
+        scope = self.database.transaction() if follow_ups else self.database.statement()
+        with scope as cur:
             won = db.fetch_one(
                 cur,
                 "outbox_mark_done",
@@ -102,14 +105,14 @@ class Outbox:
 
     def defer(self, row_id: int, attempt: int, until: datetime.datetime, reason: str) -> bool:
         """Back to pending until ``until``, the attempt not counted (a cooldown, not a failure)."""
-        with self.database.transaction() as cur:
+        with self.database.statement() as cur:
             row = db.fetch_one(
                 cur, "outbox_defer", {"id": row_id, "attempt": attempt, "until": until, "reason": reason}
             )
         return row is not None
 
     def mark_retrying(self, row_id: int, attempt: int, delay_ms: int) -> bool:
-        with self.database.transaction() as cur:
+        with self.database.statement() as cur:
             row = db.fetch_one(
                 cur,
                 "outbox_mark_retrying",
@@ -132,7 +135,7 @@ class Outbox:
         on_finished: OnFinished | None = None,
     ) -> bool:
         """Fail the row; ``on_finished`` is called after the commit, only if this call failed it."""
-        with self.database.transaction() as cur:
+        with self.database.statement() as cur:
             row = db.fetch_one(
                 cur,
                 "outbox_mark_failed",
@@ -145,13 +148,13 @@ class Outbox:
         ids = list(ids)
         if not ids:
             return 0
-        with self.database.transaction() as cur:
+        with self.database.statement() as cur:
             return db.execute(
                 cur, "outbox_extend_leases", {"ids": ids, "lease_s": self.lease_s, "now": self.clock()}
             )
 
     def rescue_expired(self, *, max_retries: int, limit: int = 1000) -> list[rows.Rescued]:
-        with self.database.transaction() as cur:
+        with self.database.statement() as cur:
             found = db.fetch_all(
                 cur,
                 "outbox_rescue_expired",
@@ -160,7 +163,7 @@ class Outbox:
         return [rows.Rescued(r["id"], r["task"], rows.Status(r["status"]), r["attempts"]) for r in found]
 
     def prune_finished(self, *, done_days: int, failed_days: int, limit: int = 10_000) -> int:
-        with self.database.transaction() as cur:
+        with self.database.statement() as cur:
             return db.execute(
                 cur,
                 "outbox_prune_finished",
@@ -168,40 +171,40 @@ class Outbox:
             )
 
     def insert(self, task: str, payload: Mapping[str, Any]) -> int:
-        with self.database.transaction() as cur:
+        with self.database.statement() as cur:
             row = db.fetch_one(cur, "outbox_insert", {"task": task, "payload": Jsonb(dict(payload))})
         assert row is not None
         return int(row["id"])
 
     def retry_failed(self, ids: Sequence[int]) -> list[int]:
-        with self.database.transaction() as cur:
+        with self.database.statement() as cur:
             return [r["id"] for r in db.fetch_all(cur, "outbox_retry_failed", {"ids": list(ids)})]
 
     def failed_ids(self, task: str | None = None) -> list[int]:
-        with self.database.transaction() as cur:
+        with self.database.statement() as cur:
             return [r["id"] for r in db.fetch_all(cur, "outbox_failed_ids", {"task": task})]
 
     def get(self, row_id: int) -> dict[str, Any] | None:
-        with self.database.transaction() as cur:
+        with self.database.statement() as cur:
             return db.fetch_one(cur, "outbox_get", {"id": row_id})
 
     def summary(self) -> list[dict[str, Any]]:
-        with self.database.transaction() as cur:
+        with self.database.statement() as cur:
             return db.fetch_all(cur, "outbox_summary")
 
     def recent_activity(self) -> dict[str, Any]:
         """``finished_per_minute`` over the last hour and ``oldest_pending_s`` (None when none pending)."""
-        with self.database.transaction() as cur:
+        with self.database.statement() as cur:
             row = db.fetch_one(cur, "outbox_recent_activity")
         assert row is not None
         return row
 
     def recent_failed(self, limit: int) -> list[dict[str, Any]]:
-        with self.database.transaction() as cur:
+        with self.database.statement() as cur:
             return db.fetch_all(cur, "outbox_recent_failed", {"limit": limit})
 
     def unsettled_count(self) -> int:
-        with self.database.transaction() as cur:
+        with self.database.statement() as cur:
             row = db.fetch_one(cur, "outbox_unsettled_count")
         return int(row["n"]) if row else 0
 

@@ -44,11 +44,11 @@ class HostReader:
         self.database = database
 
     def _one(self, query: str, params: dict[str, Any] | None = None) -> db.Row | None:
-        with self.database.transaction() as cur:
+        with self.database.statement() as cur:
             return db.fetch_one(cur, query, params)
 
     def _all(self, query: str, params: dict[str, Any]) -> list[db.Row]:
-        with self.database.transaction() as cur:
+        with self.database.statement() as cur:
             return db.fetch_all(cur, query, params)
 
     def paused_reason(self) -> str | None:
