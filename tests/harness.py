@@ -6,7 +6,7 @@ middleware, Retries policy) is the production code.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import dramatiq
@@ -52,7 +52,7 @@ class Pipeline:
         )
         self.scanner = scanner.Scanner(
             self.outbox,
-            self.send,
+            self.send_all,
             known_tasks=names,
             gate=gate,
             batch=100,
@@ -64,7 +64,10 @@ class Pipeline:
         self.worker.start()
 
     def send(self, row: rows.Claimed) -> None:
-        self.broker.enqueue(actors.message_for(row.id, row.task, QUEUE))
+        self.send_all([row])
+
+    def send_all(self, claimed: Sequence[rows.Claimed]) -> None:
+        brokers.enqueue_many(self.broker, [actors.message_for(row.id, row.task, QUEUE) for row in claimed])
 
     def process(self) -> None:
         """Run every message sent so far, retries included."""

@@ -160,7 +160,7 @@ def test_the_scanner_counts_claimed_and_rescued_rows(database: db.Database, sql:
     sent: list[int] = []
     scan = metrics.ObservedScanner(
         repository.Outbox(database, lease_s=30),
-        lambda row: sent.append(row.id),
+        lambda claimed: sent.extend(row.id for row in claimed),
         observe=exported.observe,
         known_tasks={"award_program_certificates"},
         gate=lambda: None,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from typing import Any
 
 import pytest
@@ -16,10 +17,13 @@ TASK = "award_course_certificate"
 def _scanner(
     outbox: repository.Outbox, sent: list[int], *, gate: Any = None, fail_after: int | None = None
 ) -> scanner.Scanner:
-    def send(row: rows.Claimed) -> None:
-        if fail_after is not None and len(sent) >= fail_after:
-            raise ConnectionError("broker unreachable")
-        sent.append(row.id)
+    """A scanner whose broker records what it was sent; ``fail_after`` messages, it fails mid-batch."""
+
+    def send(claimed: Sequence[rows.Claimed]) -> None:
+        for row in claimed:
+            if fail_after is not None and len(sent) >= fail_after:
+                raise ConnectionError("broker unreachable")
+            sent.append(row.id)
 
     return scanner.Scanner(
         outbox,
@@ -59,17 +63,33 @@ def test_while_paused_nothing_is_claimed_and_the_reason_is_reported(
     assert (result.paused, result.claimed, sent) == ("config disabled", 0, [])
 
 
-def test_rows_whose_message_could_not_be_sent_go_back_to_pending(outbox: repository.Outbox, platform) -> None:  # type: ignore[no-untyped-def]
+def test_a_pass_hands_its_whole_batch_to_the_broker_at_once_in_insert_order(
+    outbox: repository.Outbox, platform
+) -> None:  # type: ignore[no-untyped-def]
+    ids = [platform.enqueue(TASK, _row(f"u{i}")) for i in range(3)]
+    calls: list[list[int]] = []
+    scan = _scanner(outbox, [])
+    scan.send = lambda claimed: calls.append([row.id for row in claimed])
+    scan.run_once()
+    assert calls == [ids]
+
+
+def test_when_the_broker_fails_mid_batch_every_row_of_the_batch_goes_back_to_pending(
+    outbox: repository.Outbox, platform
+) -> None:  # type: ignore[no-untyped-def]
+    # Given three due rows, and a broker that fails after taking the first message
     ids = [platform.enqueue(TASK, _row(f"u{i}")) for i in range(3)]
     sent: list[int] = []
     with pytest.raises(ConnectionError):
         _scanner(outbox, sent, fail_after=1).run_once()
+    # Then no row is left enqueued: which messages got out is unknown, so all are released (the one
+    # that got out finds its row pending and does nothing)
     assert sent == ids[:1]
-    assert [outbox.status_of(i)[0] for i in ids] == [
-        rows.Status.ENQUEUED,
-        rows.Status.PENDING,
-        rows.Status.PENDING,
-    ]  # type: ignore[index]
+    assert [outbox.status_of(i)[0] for i in ids] == [rows.Status.PENDING] * 3  # type: ignore[index]
+    # And the next pass sends all three again
+    again: list[int] = []
+    assert _scanner(outbox, again).run_once().sent == 3
+    assert again == ids
 
 
 def test_a_row_of_a_task_this_worker_does_not_know_fails_with_a_message(
@@ -121,9 +141,9 @@ def test_maintenance_rescues_prunes_and_scans_and_is_safe_to_run_twice_at_once(
     def run() -> None:
         passes = repository.Outbox(database, lease_s=30, clock=clock)
 
-        def send(row: rows.Claimed) -> None:
+        def send(claimed: Sequence[rows.Claimed]) -> None:
             with lock:
-                sent.append(row.id)
+                sent.extend(row.id for row in claimed)
 
         scan = scanner.Scanner(
             passes,

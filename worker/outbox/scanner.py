@@ -2,7 +2,8 @@
 
 ``Scanner.run_once()`` is one pass (rescue when due, pause check, claim, send) and returns what it
 did; ``run_forever`` is the thin loop of the ``scanner`` process. A pass that fills its batch is
-followed at once by another; otherwise the loop sleeps ``interval_s``.
+followed at once by another; otherwise the loop sleeps ``interval_s``. A pass hands the messages of
+its whole batch to ``send`` at once, so a broker can take them in one round trip.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ from worker.outbox import repository, rows
 
 log = logging.getLogger(__name__)
 
-Send = Callable[[rows.Claimed], None]
+Send = Callable[[Sequence[rows.Claimed]], None]
+"""Sends one message per claimed row, in order; raises when any of them may not have been sent."""
 Gate = Callable[[], str | None]
 
 
@@ -73,22 +75,25 @@ class Scanner:
         return ScanResult(len(claimed), sent, rescued, None, full=len(claimed) >= self.batch)
 
     def _send_all(self, claimed: Sequence[rows.Claimed]) -> int:
-        sent = 0
-        for index, row in enumerate(claimed):
-            if row.task not in self.known_tasks:
+        known: list[rows.Claimed] = []
+        for row in claimed:
+            if row.task in self.known_tasks:
+                known.append(row)
+            else:
                 self.outbox.mark_failed(
                     row.id, None, f"no handler for task {row.task!r} in this worker version"
                 )
-                continue
-            try:
-                self.send(row)
-            except Exception:
-                unsent = [r.id for r in claimed[index:]]
-                log.exception("could not send %d claimed rows to the broker; releasing them", len(unsent))
-                self.outbox.release(unsent)
-                raise
-            sent += 1
-        return sent
+        if not known:
+            return 0
+        try:
+            self.send(known)
+        except Exception:
+            # Which messages got out is unknown: release them all. A message that did get out finds
+            # its row pending (or claimed again) and its guarded start runs the row at most once.
+            log.exception("could not send %d claimed rows to the broker; releasing them", len(known))
+            self.outbox.release([r.id for r in known])
+            raise
+        return len(known)
 
     def run_forever(self, stop: threading.Event, *, interval_s: float, error_pause_s: float = 1.0) -> None:
         """Scan until ``stop`` is set; database or broker errors are logged and retried."""
