@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 
 from tests.conftest import Clock
+from worker import db, queries
 from worker.outbox import repository
 
 
@@ -140,3 +141,61 @@ def test_concurrent_scanners_keep_one_row_in_flight_per_learner(database, platfo
         oldest = {r["ordering_key"]: r["id"] for r in cur.fetchall()}
     assert len(in_flight) == 20
     assert all(r["n"] == 1 and r["id"] == oldest[r["ordering_key"]] for r in in_flight)
+
+
+# -- the claim's cost does not grow with the backlog or the history --------------------------------
+
+
+def _pending(sql, count: int, prefix: str) -> None:  # type: ignore[no-untyped-def]
+    sql.execute(
+        "INSERT INTO credsync.outbox (task, payload) SELECT 'award_course_certificate',"
+        " jsonb_build_object('username', %s || n, 'course_run_key', 'course-v1:edX+C1+2026')"
+        " FROM generate_series(1, %s) AS n",
+        (prefix, count),
+    )
+
+
+def _claim_buffers(database, batch: int) -> int:  # type: ignore[no-untyped-def]
+    """Buffers one claim of ``batch`` rows touches, run as ``Outbox.claim_due`` runs it (rolled back)."""
+    with database.transaction() as cur, cur.connection.transaction(force_rollback=True):
+        db.execute(cur, "outbox_claim_walk")
+        cur.execute(
+            "EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) " + queries.get("outbox_claim_due"),
+            {"now": None, "batch": batch, "max_in_flight": 10_000, "lease_s": 30},
+        )
+        row = cur.fetchone()
+    assert row is not None
+    top = next(iter(row.values()))[0]
+    assert top["Plan"]["Actual Rows"] == batch
+    return int(top["Plan"]["Shared Hit Blocks"]) + int(top["Plan"].get("Shared Read Blocks", 0))
+
+
+def test_a_claim_costs_the_same_with_a_small_or_a_large_backlog(database, sql) -> None:  # type: ignore[no-untyped-def]
+    # Given a table without statistics and 1,000 pending rows
+    _pending(sql, 1_000, "a")
+    small = _claim_buffers(database, 100)
+    # When 20,000 more arrive
+    _pending(sql, 20_000, "b")
+    # Then a claim still reads about one batch, not the whole backlog (no sort of every pending row)
+    assert _claim_buffers(database, 100) < 2 * small
+
+
+def test_after_statistics_of_a_finished_history_a_burst_of_rows_is_claimed_at_the_same_cost(
+    database, sql
+) -> None:  # type: ignore[no-untyped-def]
+    # Given 20,000 finished rows, analyzed while nothing else was in the table, then 1,000 new rows
+    sql.execute("ALTER TABLE credsync.outbox DISABLE TRIGGER outbox_before_insert")
+    sql.execute(
+        "INSERT INTO credsync.outbox (task, payload, ordering_key, status, attempts, finished_at, result)"
+        " SELECT 'award_program_certificates', jsonb_build_object('username', 'old' || (n % 5000)),"
+        " 'learner:old' || (n % 5000), 'done', 1, now(), '{\"outcome\": \"sent\"}'"
+        " FROM generate_series(1, 20000) AS n"
+    )
+    sql.execute("ALTER TABLE credsync.outbox ENABLE TRIGGER outbox_before_insert")
+    sql.execute("VACUUM ANALYZE credsync.outbox")
+    _pending(sql, 1_000, "a")
+    small = _claim_buffers(database, 100)
+    # When 10,000 more arrive before the statistics catch up
+    _pending(sql, 10_000, "b")
+    # Then a claim still checks each row it takes once (no scan of every unfinished row per row)
+    assert _claim_buffers(database, 100) < 2 * small

@@ -348,6 +348,8 @@ def explain_claim(database: db.Database) -> ClaimPlan:
     with database.transaction() as cur:
         _limit_statement_time(cur)
         with cur.connection.transaction(force_rollback=True):
+            # As the scanner runs it: the walk setting first, in the same transaction.
+            cur.execute(queries.get("outbox_claim_walk"))
             cur.execute(_EXPLAIN + queries.get("outbox_claim_due"), params)
             row = cur.fetchone()
     if row is None:

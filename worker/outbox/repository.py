@@ -30,7 +30,9 @@ class Outbox:
         self.clock = clock
 
     def claim_due(self, *, batch: int, max_in_flight: int) -> list[rows.Claimed]:
+        """Claim up to ``batch`` due rows (fewer when ``max_in_flight`` is near), oldest first."""
         with self.database.transaction() as cur:
+            db.execute(cur, "outbox_claim_walk")
             found = db.fetch_all(
                 cur,
                 "outbox_claim_due",
