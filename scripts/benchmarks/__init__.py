@@ -1,0 +1,4 @@
+"""``scripts/bench``: credsync's speed and memory, each figure side by side with its ceiling.
+
+Run as ``scripts/bench [--quick] [--out FILE]``; the README's "Performance" section gives the method.
+"""

@@ -1,0 +1,98 @@
+"""The markdown table of a run: each figure beside its ceiling and the issue's target."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+
+def _n(value: Any, digits: int = 0) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, int | float):
+        return f"{value:,.{digits}f}"
+    return str(value)
+
+
+def _pct(value: Any) -> str:
+    return "-" if value is None else f"{value * 100:.0f} %"
+
+
+def _verdict(ok: bool | None) -> str:
+    return "" if ok is None else ("met" if ok else "**missed**")
+
+
+def _ge(value: Any, bound: float) -> bool | None:
+    return None if value is None else value >= bound
+
+
+def _le(value: Any, bound: float) -> bool | None:
+    return None if value is None else value <= bound
+
+
+def table(f: Mapping[str, Any]) -> str:
+    """One line per measurement: credsync, its ceiling, the ratio, the target and whether it is met."""
+    lines = [
+        "| Measurement | credsync | Ceiling (same run) | Ratio | Target | |",
+        "|---|---:|---:|---:|---|---|",
+    ]
+    if "claim.rows_per_s" in f:
+        claim, bare, enqueue = (
+            f["claim.rows_per_s"],
+            f["claim.ceiling_rows_per_s"],
+            f["claim.enqueue_ceiling_rows_per_s"],
+        )
+        lines.append(
+            f"| Claim + enqueue, rows/s ({_n(f.get('claim.rows'))} rows, batch {_n(f.get('claim.batch'))})"
+            f" | {_n(claim)} | SKIP LOCKED loop {_n(bare)}; bare enqueue {_n(enqueue)}"
+            f" | {_pct(claim / bare if bare else None)} | ≥ 5,000 rows/s | {_verdict(_ge(claim, 5000))} |"
+        )
+    if "history.claim_ms" in f:
+        by_size = f["history.claim_ms"]
+        shown = " / ".join(f"{_n(ms, 2)}" for ms in by_size.values())
+        sizes = " / ".join(_short(int(size)) for size in by_size)
+        ratio = f.get("history.ratio")
+        lines.append(
+            f"| Claim of one batch with {sizes} finished rows, ms | {shown} | the empty table"
+            f" | {_n(ratio, 2)}x | ≤ 1.5x | {_verdict(_le(ratio, 1.5))} |"
+        )
+    if "e2e.rows_per_s" in f:
+        ratio = f["e2e.ratio"]
+        lines.append(
+            f"| End to end, rows/s ({_n(f['e2e.rows'])} rows, mixed tasks)"
+            f" | {_n(f['e2e.rows_per_s'])} | direct calls {_n(f['e2e.ceiling_rows_per_s'])}"
+            f" ({f['e2e.processes']} processes x {f['e2e.threads']} threads)"
+            f" | {_pct(ratio)} | ≥ 70 % | {_verdict(_ge(ratio, 0.7))} |"
+        )
+    if "latency.p50_ms" in f:
+        p50, p99 = f["latency.p50_ms"], f["latency.p99_ms"]
+        ok = None if p50 is None else (p50 <= 250 and p99 <= 1000)
+        lines.append(
+            f"| Pickup latency, commit → running, p50 / p99 ms ({_n(f['latency.rate_per_s'])} rows/s)"
+            f" | {_n(p50)} / {_n(p99)} | | | ≤ 250 / ≤ 1,000 | {_verdict(ok)} |"
+        )
+    if "rss.worker_start_mb" in f:
+        growth = f["rss.worker_growth"]
+        lines.append(
+            f"| RSS over {_n(f['rss.rows'])} rows, MB: worker; scanner"
+            f" | {_n(f['rss.worker_start_mb'])} → {_n(f['rss.worker_end_mb'])};"
+            f" {_n(f['rss.scanner_start_mb'])} → {_n(f['rss.scanner_end_mb'])}"
+            f" | | +{_pct(growth)} | < +20 % | {_verdict(_le(growth, 0.2))} |"
+        )
+    if "http.requests_per_row" in f:
+        per_task = "; ".join(f"{task} {_n(n, 2)}" for task, n in f["http.requests_per_row"].items())
+        lines.append(f"| HTTP requests per row, by task | {per_task} | | | | |")
+        tokens = f["http.token_requests"]
+        lines.append(
+            f"| Tokens issued over the run | {_n(tokens)} | one per worker process and token lifetime"
+            f" | | ≈ 1 per process | {_verdict(_le(tokens, 2 * f['e2e.processes']))} |"
+        )
+    return "\n".join(lines)
+
+
+def _short(size: int) -> str:
+    if size >= 1_000_000:
+        return f"{size / 1_000_000:g}M"
+    if size >= 1_000:
+        return f"{size / 1_000:g}k"
+    return str(size)
