@@ -365,6 +365,7 @@ def _doctor(args: argparse.Namespace) -> int:
                 broker_url=config.broker_url,
                 queue_name=config.queue_name,
                 credentials=client,
+                claim=doctor.ClaimSettings.of(config),
             )
     finally:
         if client is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import time
 import uuid
@@ -297,6 +298,31 @@ def test_given_due_rows_nobody_claims_for_two_minutes_then_the_claim_query_warns
     assert "claim lag 2 min" in finding.summary
     assert finding.advice is not None
     assert "scanner" in finding.advice
+
+
+def test_the_claim_check_runs_the_claim_with_the_scanners_live_settings(
+    database: db.Database, sql: psycopg.Connection[Any], platform: Any
+) -> None:
+    # Given 40 due rows, 3 already in flight, and a scanner configured with a batch of 7 and an
+    # in-flight limit of 3
+    platform.enable_credentials()
+    _pending_rows(sql, 43)
+    sql.execute(
+        "UPDATE credsync.outbox SET status = 'enqueued', lease_until = now() + interval '30 seconds'"
+        " WHERE id IN (SELECT id FROM credsync.outbox ORDER BY id LIMIT 3)"
+    )
+    live = doctor.ClaimSettings(batch=7, max_in_flight=3, lease_s=30, scan_interval_ms=200)
+    # When the doctor checks the claim two minutes later
+    finding = doctor.check_claim_query(database, claim=live, now=_in(120))
+    # Then it claims as that scanner would (nothing: the limit is reached), and says why rows wait
+    assert "claim (batch 7)" in finding.summary
+    assert "would claim 0 rows" in finding.summary
+    assert finding.verdict == "warn"
+    assert finding.advice is not None
+    assert "in-flight limit (CREDSYNC_MAX_IN_FLIGHT) is reached" in finding.advice
+    # And with room in flight, it would claim one batch of 7
+    roomy = doctor.check_claim_query(database, claim=dataclasses.replace(live, max_in_flight=100))
+    assert "would claim 7 rows" in roomy.summary
 
 
 def test_given_sync_is_paused_with_due_rows_then_the_claim_query_warns_and_says_why(

@@ -53,8 +53,23 @@ HORIZON_FAIL_S = 60 * 60
 SLOT_XID_AGE_FAIL = 100_000_000
 HORIZON_HOLDERS_LIMIT = 10
 CLAIM_LAG_WARN_S = 60
-#: A claim slower than the scanner's poll interval cannot keep up with a busy outbox.
-CLAIM_SLOW_MS = settings.DEFAULT_SCAN_INTERVAL_MS
+
+
+@dataclasses.dataclass(frozen=True)
+class ClaimSettings:
+    """The scanner's settings the claim check runs the claim with (the live CREDSYNC_* values)."""
+
+    batch: int = settings.DEFAULT_CLAIM_BATCH
+    max_in_flight: int = settings.DEFAULT_MAX_IN_FLIGHT
+    lease_s: int = settings.DEFAULT_LEASE_S
+    #: A claim slower than the scanner's poll interval cannot keep up with a busy outbox.
+    scan_interval_ms: int = settings.DEFAULT_SCAN_INTERVAL_MS
+
+    @classmethod
+    def of(cls, config: settings.CoreSettings) -> ClaimSettings:
+        return cls(config.claim_batch, config.max_in_flight, config.lease_s, config.scan_interval_ms)
+
+
 #: A Seq Scan of the outbox inside the claim is harmless on a small table (the planner's own choice).
 SEQ_SCAN_TOLERATED_ROWS = 10_000
 PENDING_INDEX = "outbox_pending_idx"
@@ -90,13 +105,14 @@ def run(
     broker_url: str | None,
     queue_name: str,
     credentials: credentials_client.CredentialsClient | None,
+    claim: ClaimSettings = ClaimSettings(),
     now: Callable[[], float] = time.time,
 ) -> list[Finding]:
     """Run every check, in a fixed order, and return one finding per check."""
     checks: list[tuple[str, Callable[[], Finding]]] = [
         (CHECK_OUTBOX_TABLE, lambda: check_outbox_table(database, now=now)),
         (CHECK_VACUUM_HORIZON, lambda: check_vacuum_horizon(database, now=now)),
-        (CHECK_CLAIM_QUERY, lambda: check_claim_query(database, now=now)),
+        (CHECK_CLAIM_QUERY, lambda: check_claim_query(database, claim=claim, now=now)),
         (CHECK_BROKER, lambda: check_broker(broker_url, queue_name, now=now)),
         (CHECK_CREDENTIALS, lambda: check_credentials(database, credentials, now=now)),
     ]
@@ -337,13 +353,13 @@ def parse_claim_plan(explained: Sequence[Mapping[str, Any]]) -> ClaimPlan:
     )
 
 
-def explain_claim(database: db.Database) -> ClaimPlan:
-    """EXPLAIN ANALYZE the scanner's claim with its default parameters, rolled back: nothing is claimed."""
+def explain_claim(database: db.Database, claim: ClaimSettings = ClaimSettings()) -> ClaimPlan:
+    """EXPLAIN ANALYZE the scanner's claim with ``claim``'s parameters, rolled back: nothing is claimed."""
     params = {
         "now": None,
-        "batch": settings.DEFAULT_CLAIM_BATCH,
-        "max_in_flight": settings.DEFAULT_MAX_IN_FLIGHT,
-        "lease_s": settings.DEFAULT_LEASE_S,
+        "batch": claim.batch,
+        "max_in_flight": claim.max_in_flight,
+        "lease_s": claim.lease_s,
     }
     with database.transaction() as cur:
         _limit_statement_time(cur)
@@ -360,14 +376,16 @@ def explain_claim(database: db.Database) -> ClaimPlan:
     return parse_claim_plan(explained)
 
 
-def check_claim_query(database: db.Database, *, now: Callable[[], float] = time.time) -> Finding:
-    """The claim's plan and timing, the pending backlog and the claim lag."""
+def check_claim_query(
+    database: db.Database, *, claim: ClaimSettings = ClaimSettings(), now: Callable[[], float] = time.time
+) -> Finding:
+    """The claim's plan and timing (with the scanner's settings), the pending backlog and the claim lag."""
     at = now()
     with database.transaction() as cur:
         _limit_statement_time(cur)
         backlog = db.fetch_one(cur, "doctor_outbox_backlog", {"now": _timestamp(at)})
     assert backlog is not None  # an aggregate always returns its row
-    plan = explain_claim(database)
+    plan = explain_claim(database, claim)
     try:
         paused = host.HostReader(database).paused_reason()
         paused_note = f"; claims PAUSED: {paused}" if paused else ""
@@ -377,7 +395,7 @@ def check_claim_query(database: db.Database, *, now: Callable[[], float] = time.
     lag_s = None if since is None else max(0.0, at - since)
     uses_index = PENDING_INDEX in plan.indexes
     summary = (
-        f"claim (batch {settings.DEFAULT_CLAIM_BATCH}) ran in {plan.execution_ms:.1f} ms "
+        f"claim (batch {claim.batch}) ran in {plan.execution_ms:.1f} ms "
         f"(planning {plan.planning_ms:.1f} ms, {plan.buffers:,} buffers) and would claim "
         f"{plan.would_claim:,} rows; {'uses' if uses_index else 'does NOT use'} {PENDING_INDEX}"
         + (f"; Seq Scan on outbox read {plan.seq_scan_rows:,} rows" if plan.seq_scan_rows else "")
@@ -392,7 +410,7 @@ def check_claim_query(database: db.Database, *, now: Callable[[], float] = time.
             f"the claim scans the outbox sequentially: check the partial indexes exist (\\d credsync.outbox: "
             f"{PENDING_INDEX}, outbox_unfinished_key_idx) and run ANALYZE credsync.outbox."
         )
-    if plan.execution_ms > CLAIM_SLOW_MS:
+    if plan.execution_ms > claim.scan_interval_ms:
         advice.append(
             "the claim is slow: dead row versions in the pending index slow it down; "
             "VACUUM credsync.outbox and see the outbox table and vacuum horizon checks."
@@ -403,7 +421,7 @@ def check_claim_query(database: db.Database, *, now: Callable[[], float] = time.
             "(a new credentials_credentialsapiconfig row with enabled and enable_learner_issuance true)."
         )
     elif claim_lag_verdict(lag_s) != "ok":
-        if backlog["in_flight"] >= settings.DEFAULT_MAX_IN_FLIGHT:
+        if backlog["in_flight"] >= claim.max_in_flight:
             advice.append(
                 "rows wait because the in-flight limit (CREDSYNC_MAX_IN_FLIGHT) is reached: the workers "
                 "do not finish rows; check the worker processes and the broker check."
