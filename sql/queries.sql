@@ -21,21 +21,10 @@ WITH clock AS (
     SELECT greatest(0, least(%(batch)s::int, %(max_in_flight)s::int - count(*)::int)) AS n
     FROM credsync.outbox WHERE status IN ('enqueued', 'running')
 ), due AS (
+    -- outbox_head: pending and the oldest unfinished row of its ordering key (migration 0006).
     SELECT o.id
-    FROM credsync.outbox o, clock
-    WHERE o.status = 'pending'
-      AND o.run_after <= clock.now
-      -- Only the oldest unfinished row of an ordering key may run: one in flight per key, in
-      -- insert order. A stale snapshot can only make this more conservative, never less.
-      -- OFFSET 0 keeps this a probe of outbox_unfinished_key_idx per row. As an anti-join, with
-      -- statistics taken while few rows were unfinished (a big history, then a burst), the planner
-      -- scanned the whole index for every row: 2 s to claim 500 of 9,000 pending rows, not 10 ms.
-      AND NOT EXISTS (
-          SELECT 1 FROM credsync.outbox p
-          WHERE p.ordering_key = o.ordering_key
-            AND p.id < o.id
-            AND p.status IN ('pending', 'enqueued', 'running', 'retrying')
-          OFFSET 0)
+    FROM credsync.outbox_head o, clock
+    WHERE o.run_after <= clock.now
     ORDER BY o.id
     LIMIT (SELECT n FROM room)
     FOR UPDATE OF o SKIP LOCKED
@@ -511,16 +500,8 @@ WITH clock AS (
 ), claimable AS (
     -- The claim's own predicate (outbox_claim_due): due, and the head of its ordering key.
     SELECT o.id, o.run_after
-    FROM credsync.outbox o, clock
-    WHERE o.status = 'pending'
-      AND o.run_after <= clock.now
-      -- OFFSET 0: a probe of outbox_unfinished_key_idx per row, as in the claim (see there).
-      AND NOT EXISTS (
-          SELECT 1 FROM credsync.outbox p
-          WHERE p.ordering_key = o.ordering_key
-            AND p.id < o.id
-            AND p.status IN ('pending', 'enqueued', 'running', 'retrying')
-          OFFSET 0)
+    FROM credsync.outbox_head o, clock
+    WHERE o.run_after <= clock.now
 )
 SELECT (SELECT count(*) FROM credsync.outbox WHERE status = 'pending') AS pending,
        (SELECT count(*) FROM credsync.outbox o, clock
@@ -558,16 +539,8 @@ SELECT (SELECT greatest(0, extract(epoch FROM clock.now - o.created_at))::float8
         ORDER BY o.id
         LIMIT 1) AS oldest_pending_age_s,
        (SELECT greatest(0, extract(epoch FROM clock.now - o.run_after))::float8
-        FROM credsync.outbox o
-        WHERE o.status = 'pending'
-          AND o.run_after <= clock.now
-          -- OFFSET 0: a probe of outbox_unfinished_key_idx per row, as in the claim (see there).
-          AND NOT EXISTS (
-              SELECT 1 FROM credsync.outbox p
-              WHERE p.ordering_key = o.ordering_key
-                AND p.id < o.id
-                AND p.status IN ('pending', 'enqueued', 'running', 'retrying')
-              OFFSET 0)
+        FROM credsync.outbox_head o
+        WHERE o.run_after <= clock.now
         ORDER BY o.run_after
         LIMIT 1) AS claim_lag_s
 FROM clock;
