@@ -23,7 +23,7 @@ from worker import broker as brokers
 from worker import db, errors, logs, metrics, settings, tasks
 from worker.clients import credentials
 from worker.outbox import actors, cooldowns, ledger, maintenance, middleware, repository, rows, scanner
-from worker.sync import certificates, host
+from worker.sync import host
 
 log = logging.getLogger(__name__)
 
@@ -70,18 +70,7 @@ def runtime() -> actors.Runtime[tasks.Deps]:
             _runtime = actors.Runtime(
                 outbox=repository.Outbox(database, lease_s=SETTINGS.lease_s),
                 on_outcome=on_outcome,
-                deps=tasks.Deps(
-                    host=host.HostReader(database),
-                    credentials=credentials.CredentialsClient.from_settings(
-                        SETTINGS,
-                        observer=observer,
-                        cooldowns=cooldowns.Cooldowns(database),
-                    ),
-                    rules=certificates.Rules(
-                        disable_honor_certificates=SETTINGS.disable_honor_certificates,
-                        programs_without_certificates=SETTINGS.programs_without_certificates,
-                    ),
-                ),
+                deps=tasks.build_deps(SETTINGS, database, observer=observer),
             )
         return _runtime
 

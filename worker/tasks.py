@@ -13,9 +13,9 @@ from typing import Any
 
 import pydantic
 
-from worker import outcomes
+from worker import db, outcomes, settings
 from worker.clients import credentials
-from worker.outbox import handlers
+from worker.outbox import cooldowns, handlers
 from worker.sync import certificates, course_dates, host, payloads, programs
 
 
@@ -26,6 +26,23 @@ class Deps:
     host: host.HostReader
     credentials: credentials.CredentialsClient
     rules: certificates.Rules
+
+
+def build_deps(
+    config: settings.Settings, database: db.Database, *, observer: credentials.Observer | None = None
+) -> Deps:
+    """The host reader and Credentials client (sharing the cooldown book) on ``database``, and the
+    LMS rules from ``config``; ``observer`` hears every HTTP exchange (the delivery ledger)."""
+    return Deps(
+        host=host.HostReader(database),
+        credentials=credentials.CredentialsClient.from_settings(
+            config, observer=observer, cooldowns=cooldowns.Cooldowns(database)
+        ),
+        rules=certificates.Rules(
+            disable_honor_certificates=config.disable_honor_certificates,
+            programs_without_certificates=config.programs_without_certificates,
+        ),
+    )
 
 
 def _award_program_certificates(deps: Deps, payload: payloads.AwardProgramCertificates) -> outcomes.Outcome:

@@ -22,23 +22,6 @@ from collections.abc import Mapping
 from typing import Any
 
 from worker import db, settings, tasks
-from worker.clients import credentials
-from worker.outbox import cooldowns
-from worker.sync import certificates, host
-
-
-def build_deps(config: settings.Settings, database: db.Database) -> tasks.Deps:
-    """What ``worker.app.runtime`` builds, minus the delivery ledger (outbox bookkeeping)."""
-    return tasks.Deps(
-        host=host.HostReader(database),
-        credentials=credentials.CredentialsClient.from_settings(
-            config, cooldowns=cooldowns.Cooldowns(database)
-        ),
-        rules=certificates.Rules(
-            disable_honor_certificates=config.disable_honor_certificates,
-            programs_without_certificates=config.programs_without_certificates,
-        ),
-    )
 
 
 def main() -> int:
@@ -55,7 +38,7 @@ def main() -> int:
             (args.shards, args.shard),
         )
         backlog = [(r["task"], r["payload"]) for r in cur.fetchall()]
-    deps = build_deps(config, database)
+    deps = tasks.build_deps(config, database)  # as a worker builds them, minus the delivery ledger
     outcomes: collections.Counter[str] = collections.Counter()
     lock = threading.Lock()
 
