@@ -8,6 +8,7 @@ its own process, and the Procfile's own command lines, each in its own session.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import shlex
 import signal
@@ -80,16 +81,37 @@ def rss_mb(pids: Sequence[int]) -> float:
     return total_kb / 1024
 
 
+@dataclasses.dataclass(frozen=True)
+class ProcStat:
+    """What /proc/PID/stat says of one process."""
+
+    name: str
+    parent: int
+    cpu_s: float  # user + system
+
+
+def proc_stats() -> dict[int, ProcStat]:
+    """Every process now, by pid."""
+    tick = os.sysconf("SC_CLK_TCK")
+    found = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError, IndexError, ValueError):
+                stat = (entry / "stat").read_text()
+                fields = stat[stat.rindex(")") + 2 :].split()
+                found[int(entry.name)] = ProcStat(
+                    stat[stat.index("(") + 1 : stat.rindex(")")],
+                    int(fields[1]),
+                    (int(fields[11]) + int(fields[12])) / tick,
+                )
+    return found
+
+
 def descendants(pid: int) -> list[int]:
     """``pid`` and every process below it."""
     children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        with contextlib.suppress(OSError, IndexError, ValueError):
-            stat = (entry / "stat").read_text()
-            parent = int(stat[stat.rindex(")") + 2 :].split()[1])
-            children.setdefault(parent, []).append(int(entry.name))
+    for child, stat in proc_stats().items():
+        children.setdefault(stat.parent, []).append(child)
     found, todo = [], [pid]
     while todo:
         current = todo.pop()
@@ -100,18 +122,7 @@ def descendants(pid: int) -> list[int]:
 
 def cpu_seconds() -> dict[int, tuple[str, float]]:
     """CPU time (user + system) of every process now: pid -> (command name, seconds)."""
-    tick = os.sysconf("SC_CLK_TCK")
-    found = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            with contextlib.suppress(OSError, IndexError, ValueError):
-                stat = (entry / "stat").read_text()
-                fields = stat[stat.rindex(")") + 2 :].split()
-                found[int(entry.name)] = (
-                    stat[stat.index("(") + 1 : stat.rindex(")")],
-                    (int(fields[11]) + int(fields[12])) / tick,
-                )
-    return found
+    return {pid: (stat.name, stat.cpu_s) for pid, stat in proc_stats().items()}
 
 
 def cpu_by_role(
