@@ -19,16 +19,15 @@ them) where in production ``max_in_flight`` bounds it: the figure is on the safe
 
 from __future__ import annotations
 
-import contextlib
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import dramatiq
 import psycopg
-import redis
 
+from benchmarks import env
 from worker import broker as brokers
 from worker import db, settings, tasks
 from worker.outbox import actors, repository, rows, scanner
@@ -95,7 +94,7 @@ def measure(database_url: str, broker_url: str, *, rows: int, batch: int = 500) 
         database_url, host_schema="public", max_size=2, application_name="credsync-bench-claim"
     )
     try:
-        with _admin(database_url) as sql:
+        with env.connect(database_url) as sql:
             ceiling = _bare_claim(sql, count=rows, batch=batch)
             enqueue = _bare_enqueue(broker, queue, ceiling.claimed)
             broker.flush(queue)
@@ -105,7 +104,12 @@ def measure(database_url: str, broker_url: str, *, rows: int, batch: int = 500) 
             sql.execute("TRUNCATE credsync.outbox CASCADE")
     finally:
         database.close()
-        _delete_queue(broker, broker_url, queue)
+        env.delete_queue(
+            broker_url,
+            queue,
+            namespace=getattr(broker, "namespace", "dramatiq"),
+            broker_id=getattr(broker, "broker_id", ""),
+        )
         broker.close()
     return {
         "claim.rows": rows,
@@ -243,25 +247,3 @@ def _fill_backlog(sql: psycopg.Connection[Any], count: int) -> None:
     sql.execute("TRUNCATE credsync.outbox CASCADE")
     sql.execute(BACKLOG_SQL, {"rows": count})
     sql.execute("VACUUM ANALYZE credsync.outbox")
-
-
-@contextlib.contextmanager
-def _admin(database_url: str) -> Iterator[psycopg.Connection[Any]]:
-    with psycopg.connect(database_url, autocommit=True, options="-c search_path=public") as conn:
-        yield conn
-
-
-def _delete_queue(broker: dramatiq.Broker, broker_url: str, queue: str) -> None:
-    """Leave nothing in Redis: the queue's keys, and this broker's heartbeat and ack sets."""
-    client = redis.Redis.from_url(broker_url)
-    try:
-        namespace = getattr(broker, "namespace", "dramatiq")
-        broker_id = getattr(broker, "broker_id", "")
-        keys = [*client.scan_iter(match=f"{namespace}:{queue}*")]
-        if broker_id:
-            keys += client.scan_iter(match=f"{namespace}:__acks__.{broker_id}*")
-            client.zrem(f"{namespace}:__heartbeats__", broker_id)
-        if keys:
-            client.delete(*keys)
-    finally:
-        client.close()

@@ -19,9 +19,11 @@ import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
+import redis
 
 from worker import migrate, tasks
 from worker.emulator import admin
@@ -68,6 +70,27 @@ def database(prefix: str = "credsync_bench") -> Iterator[str]:
     finally:
         with psycopg.connect(admin_url, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@contextlib.contextmanager
+def connect(database_url: str) -> Iterator[psycopg.Connection[Any]]:
+    """An autocommit connection for the bench's own setup and checks (host tables in ``public``)."""
+    with psycopg.connect(database_url, autocommit=True, options="-c search_path=public") as conn:
+        yield conn
+
+
+def delete_queue(broker_url: str, queue: str, *, namespace: str = "dramatiq", broker_id: str = "") -> None:
+    """Leave nothing in Redis: the queue's keys and, given a broker id, its heartbeat and ack sets."""
+    client = redis.Redis.from_url(broker_url)
+    try:
+        keys = [*client.scan_iter(match=f"{namespace}:{queue}*")]
+        if broker_id:
+            keys += client.scan_iter(match=f"{namespace}:__acks__.{broker_id}*")
+            client.zrem(f"{namespace}:__heartbeats__", broker_id)
+        if keys:
+            client.delete(*keys)
+    finally:
+        client.close()
 
 
 def rss_mb(pids: Sequence[int]) -> float:
@@ -265,9 +288,4 @@ class System:
             process.stop()
         self.processes.clear()
         with contextlib.suppress(Exception):
-            import redis
-
-            client = redis.Redis.from_url(redis_url())
-            keys = list(client.scan_iter(f"dramatiq:{self.queue}*"))
-            if keys:
-                client.delete(*keys)
+            delete_queue(redis_url(), self.queue)

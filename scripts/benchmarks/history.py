@@ -10,14 +10,14 @@ empty table's.
 
 from __future__ import annotations
 
-import contextlib
 import statistics
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import psycopg
 
+from benchmarks import env
 from worker import db, queries
 from worker.ops import doctor
 from worker.outbox import repository
@@ -100,7 +100,7 @@ def measure(database_url: str, *, sizes: Sequence[int], batch: int = 500) -> dic
     vacuum_s: dict[str, float] = {}
     plans: dict[str, dict[str, Any]] = {}
     try:
-        with _admin(database_url) as sql:
+        with env.connect(database_url) as sql:
             sql.execute("TRUNCATE credsync.outbox CASCADE")
             filled = 0
             for size in sizes:
@@ -191,9 +191,3 @@ def _explain_claim(database: db.Database, batch: int) -> doctor.ClaimPlan:
     if row is None:
         raise RuntimeError("EXPLAIN of the claim returned no plan")
     return doctor.parse_claim_plan(next(iter(row.values())))
-
-
-@contextlib.contextmanager
-def _admin(database_url: str) -> Iterator[psycopg.Connection[Any]]:
-    with psycopg.connect(database_url, autocommit=True, options="-c search_path=public") as conn:
-        yield conn
