@@ -1,10 +1,21 @@
-"""A local Credentials service (OAuth2 JWT + REST API of SPEC §5) for the demo, tests and benchmarks.
+"""A local Credentials service (SPEC §5) that behaves as a default openedx/credentials install does.
 
 ``server.Emulator`` runs it in a thread of the current process (``python -m worker.emulator`` runs it
-as a process); ``admin.EmulatorAdmin`` drives a running one over its ``/_emulator/...`` admin API.
+as a process, ``cli``); ``admin.EmulatorAdmin`` drives a running one over its ``/_emulator/`` API.
+It is a model of the real service, never more lenient: where the two differ, the real one is right.
 
-Modules: ``server`` (the emulator: routing, control, CLI), ``transport`` (HTTP connections, faults
-applied), ``state`` (programs, course certificates, user credentials), ``fields`` (field parsing as
-Credentials' serializers do it), ``tokens`` (JWTs), ``faults`` (fault rules), ``recorder`` (what was
-received).
+A request flows ``transport`` → ``routes`` → ``views`` (``tokens`` → ``accounts`` → ``permissions``
+→ ``throttle``) → the rules: ``user_credentials`` (with ``serializers``, ``listing``),
+``certificates`` and ``catalog``, held together by ``state``.
+
+Modules: ``server`` (the emulator: lifecycle, control methods), ``oauth`` (the LMS's token
+endpoint), ``cli`` (the process), ``admin_api`` (the control methods over HTTP), ``admin`` (their
+client), ``transport`` (connections, parsing, faults applied, JSON and HTML answers), ``routes``
+(URL resolution), ``views`` (DRF's request pipeline), ``tokens`` (signing and checking JWTs),
+``accounts`` (users created by authentication), ``permissions`` (who may call what), ``throttle``
+(the learner rate limit), ``state`` (one install's data and switches), ``catalog`` (course runs
+and programs), ``certificates`` (course certificate configurations), ``user_credentials``
+(issuing credentials), ``serializers`` (credential body validation), ``listing`` (filters and
+visibility), ``fields`` (field parsing as Credentials does it), ``models`` (records and errors),
+``faults`` (fault rules), ``recorder`` (what was received).
 """

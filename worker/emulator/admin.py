@@ -70,6 +70,28 @@ class EmulatorAdmin:
         result: list[dict[str, Any]] = self._call("GET", "programs")
         return result
 
+    def add_course_runs(self, keys: Iterable[str]) -> None:
+        """Add course runs to Credentials' catalog."""
+        self._call("POST", "course-runs", list(keys))
+
+    def course_runs(self) -> list[str]:
+        """Every course run in the catalog."""
+        result: list[str] = self._call("GET", "course-runs")
+        return result
+
+    def accounts(self) -> list[dict[str, Any]]:
+        """Every account authentication created."""
+        result: list[dict[str, Any]] = self._call("GET", "accounts")
+        return result
+
+    def set_switches(
+        self, admins_can_view: bool | None = None, learner_records: bool | None = None
+    ) -> dict[str, bool]:
+        """Change the install's switches (None keeps one); returns every switch."""
+        body = {"admins_can_view": admins_can_view, "learner_records": learner_records}
+        result: dict[str, bool] = self._call("POST", "switches", body)
+        return result
+
     def add_fault(self, fault: faults.Fault) -> None:
         """Add a fault rule after the existing ones."""
         self._call("POST", "faults", fault.to_json())
@@ -79,7 +101,7 @@ class EmulatorAdmin:
         self._call("DELETE", "faults")
 
     def revoke_tokens(self) -> None:
-        """Make every token issued so far answer 401."""
+        """Make every token the emulator issued so far answer 401."""
         self._call("POST", "revoke-tokens")
 
     def requests(self) -> list[dict[str, Any]]:
@@ -103,7 +125,7 @@ class EmulatorAdmin:
         return result
 
     def reset(self) -> None:
-        """Forget everything except the client credentials (issued tokens keep working)."""
+        """Back to a fresh default install; the client credentials and keys stay (tokens keep working)."""
         self._call("POST", "reset")
 
     def _call(self, method: str, name: str, body: object = None) -> Any:

@@ -17,8 +17,9 @@ class Fault:
     - ``method``: HTTP method to match (any case), None for any.
     - ``path_prefix``: the request path must start with it (``/api/v2/credentials/``, ``/oauth2/``).
       Admin paths (``/_emulator/...``) are never faulted.
-    - ``action``: ``status`` answers ``status`` with ``{"detail": "injected"}`` (and ``Retry-After:
-      retry_after_s`` when set); ``latency`` waits ``latency_ms`` then answers normally; ``drop`` closes
+    - ``action``: ``status`` answers ``status`` with ``{"detail": "injected"}`` (a 5xx with Django's
+      HTML error page instead, as the real service answers every 5xx), and ``Retry-After:
+      retry_after_s`` when set; ``latency`` waits ``latency_ms`` then answers normally; ``drop`` closes
       the connection without answering; ``hang`` waits ``latency_ms`` without answering, then closes.
     - ``times``: fire for the first N matching requests only (None: forever).
     - ``probability``: chance of firing for a matching request (the emulator's seeded RNG decides);

@@ -1,4 +1,4 @@
-"""The HTTP plumbing of the emulator: connections, request parsing, injected faults, JSON answers."""
+"""The HTTP plumbing of the emulator: connections, request parsing, injected faults, JSON and HTML answers."""
 
 from __future__ import annotations
 
@@ -32,16 +32,19 @@ class Request:
     """One request as the emulator sees it."""
 
     method: str
-    path: str
+    path: str  # as sent (percent-encoded); the API resolves the decoded form
     query: dict[str, list[str]]
     data: Any  # parsed JSON (form fields for the token endpoint); None when empty or malformed
     data_error: str | None
     base_url: str
     authorization: str | None = dataclasses.field(default=None, repr=False)  # never recorded
+    query_string: str = ""
+    content_type: str = ""  # the Content-Type header, "" when absent
+    has_body: bool = False
 
     @property
     def params(self) -> dict[str, str]:
-        """Query parameters, the last value of each."""
+        """Query parameters, the last value of each (as Django's QueryDict.get)."""
         return {name: values[-1] for name, values in self.query.items()}
 
     def recorded_body(self) -> Any:
@@ -53,16 +56,53 @@ class Request:
 
 @dataclasses.dataclass(frozen=True)
 class Response:
-    """One JSON answer."""
+    """One answer: a JSON ``body``, or an HTML page when ``html`` is set.
+
+    Every 5xx goes out as an HTML page whatever the body, as Django's error pages do.
+    """
 
     status: int
-    body: Any
+    body: Any = None
     headers: tuple[tuple[str, str], ...] = ()
+    html: str | None = None
 
 
 def detail(status: int, detail: str, *headers: tuple[str, str]) -> Response:
     """A DRF-style ``{"detail": ...}`` answer."""
     return Response(status, {"detail": detail}, headers)
+
+
+def _page(title: str) -> str:
+    # The shape of credentials/templates/404.html and 500.html (which extend base.html).
+    return (
+        '<!DOCTYPE html>\n<html lang="en">\n<head><meta charset="utf-8">'
+        f"<title>{title} | Credentials</title></head>\n"
+        f"<body><div><h1>{title}</h1></div></body>\n</html>\n"
+    )
+
+
+NOT_FOUND_PAGE = _page("Page Not Found")
+SERVER_ERROR_PAGE = _page("Server Error")
+
+
+def not_found_page() -> Response:
+    """Django's 404 for a path no URL pattern matches."""
+    return Response(404, html=NOT_FOUND_PAGE)
+
+
+def server_error() -> Response:
+    """Django's 500 (``handler500``) for an exception the view did not handle."""
+    return Response(500, html=SERVER_ERROR_PAGE)
+
+
+def redirect(location: str) -> Response:
+    """A permanent redirect with an empty body (Django's HttpResponsePermanentRedirect)."""
+    return Response(301, headers=(("Location", location),), html="")
+
+
+def _strict_constant(name: str) -> Any:
+    # DRF's JSONParser refuses NaN and Infinity (rest_framework/utils/json.py strict_constant).
+    raise ValueError(f"Out of range float values are not permitted in JSON: {name!r}")
 
 
 def parse_body(path: str, raw: bytes) -> tuple[Any, str | None]:
@@ -71,13 +111,13 @@ def parse_body(path: str, raw: bytes) -> tuple[Any, str | None]:
         return None, None
     try:
         text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        return None, "The request body is not UTF-8."
+    except UnicodeDecodeError as error:
+        return None, f"JSON parse error - {error}"
     if path == TOKEN_PATH:
         return {name: values[-1] for name, values in urllib.parse.parse_qs(text).items()}, None
     try:
-        return json.loads(text), None
-    except json.JSONDecodeError as error:
+        return json.loads(text, parse_constant=_strict_constant), None
+    except ValueError as error:
         return None, f"JSON parse error - {error}"
 
 
@@ -131,6 +171,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
             data_error=data_error,
             base_url=f"http://{host}" if host else emulator._base_url(),
             authorization=self.headers.get("Authorization"),
+            query_string=split.query,
+            content_type=self.headers.get("Content-Type") or "",
+            has_body=bool(raw),
         )
         if request.path.startswith(ADMIN_PREFIX):
             self._send(emulator._admin(request))
@@ -145,7 +188,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return
         if fault is not None and fault.action == "status":
             retry_after = () if fault.retry_after_s is None else (("Retry-After", str(fault.retry_after_s)),)
-            response = detail(fault.status, "injected", *retry_after)
+            response = detail(fault.status, "injected", *retry_after)  # an HTML page when 5xx
         else:
             if fault is not None:
                 emulator._pause(fault.latency_ms)
@@ -153,7 +196,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 response = emulator._answer(request)
             except Exception:
                 logger.exception("emulator failed on %s %s", request.method, request.path)
-                response = detail(500, "The emulator failed; see its log.")
+                response = server_error()
         # Recorded before answering, so a client that has its answer also sees the record.
         emulator._record(request, received_at, response.status, action)
         self._send(response)
@@ -174,9 +217,16 @@ class Handler(http.server.BaseHTTPRequestHandler):
         return self.rfile.read(length)
 
     def _send(self, response: Response, *, close: bool = False) -> None:
-        payload = json.dumps(response.body, separators=(",", ":")).encode()
+        html = response.html
+        if html is None and response.status >= 500:
+            html = SERVER_ERROR_PAGE
+        if html is not None:
+            payload, content_type = html.encode(), "text/html; charset=utf-8"
+        else:
+            payload = json.dumps(response.body, separators=(",", ":")).encode()
+            content_type = "application/json"
         self.send_response(response.status)
-        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(payload)))
         for name, value in response.headers:
             self.send_header(name, value)

@@ -1,0 +1,92 @@
+"""Serves the emulator's control methods as JSON under ``/_emulator/`` (no auth, never faulted)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from worker.emulator import faults, transport
+
+if TYPE_CHECKING:
+    from worker.emulator.server import Emulator
+
+_NOT_ALLOWED = 'Method "{}" not allowed.'
+
+
+def answer(emulator: Emulator, request: transport.Request) -> transport.Response:
+    """The admin API's answer to one request."""
+    name = request.path[len(transport.ADMIN_PREFIX) :].strip("/")
+    routes: dict[str, dict[str, Callable[[Any], Any]]] = {
+        "health": {"GET": lambda _: {"status": "ok", "url": emulator._url}},
+        "programs": {
+            "GET": lambda _: emulator.programs(),
+            "POST": lambda data: configure_programs(emulator, data),
+        },
+        "course-runs": {
+            "GET": lambda _: emulator.course_runs(),
+            "POST": lambda data: _add_runs(emulator, data),
+        },
+        "accounts": {"GET": lambda _: emulator.accounts()},
+        "switches": {
+            "GET": lambda _: emulator.set_switches(),
+            "POST": lambda data: _switches(emulator, data),
+        },
+        "faults": {
+            "GET": lambda _: [fault.to_json() for fault in emulator.faults()],
+            "POST": lambda data: emulator.add_fault(faults.Fault.from_json(data)),
+            "DELETE": lambda _: emulator.clear_faults(),
+        },
+        "revoke-tokens": {"POST": lambda _: emulator.revoke_tokens()},
+        "requests": {"GET": lambda _: emulator.requests()},
+        "credentials": {"GET": lambda _: emulator.credentials()},
+        "course-certificates": {"GET": lambda _: emulator.course_certificates()},
+        "stats": {"GET": lambda _: emulator.stats()},
+        "reset": {"POST": lambda _: emulator.reset()},
+    }
+    methods = routes.get(name)
+    if methods is None:
+        return transport.detail(404, "Not found.")
+    handler = methods.get(request.method)
+    if handler is None:
+        return transport.detail(405, _NOT_ALLOWED.format(request.method))
+    if request.data_error is not None:
+        return transport.detail(400, request.data_error)
+    try:
+        result = handler(request.data)
+    except (ValueError, TypeError) as error:
+        return transport.detail(400, str(error))
+    return transport.Response(200, {"ok": True} if result is None else result)
+
+
+def configure_programs(emulator: Emulator, data: Any) -> Any:
+    """Configure one program (an object) or several (a list); returns what was configured."""
+    items = data if isinstance(data, list) else [data]
+    configured = []
+    for item in items:
+        if not isinstance(item, dict) or not isinstance(item.get("uuid"), str):
+            raise ValueError('a program is {"uuid": str, "active": bool, "course_runs": [str]}')
+        configured.append(
+            emulator.configure_program(
+                item["uuid"],
+                active=bool(item.get("active", True)),
+                course_runs=item.get("course_runs") or (),
+            )
+        )
+    return configured if isinstance(data, list) else configured[0]
+
+
+def _add_runs(emulator: Emulator, data: Any) -> list[str]:
+    if not isinstance(data, list):
+        raise ValueError("course runs are a JSON list of course run keys")
+    emulator.add_course_runs(data)
+    return emulator.course_runs()
+
+
+def _switches(emulator: Emulator, data: Any) -> dict[str, bool]:
+    if not isinstance(data, dict) or set(data) - {"admins_can_view", "learner_records"}:
+        raise ValueError('switches are {"admins_can_view": bool, "learner_records": bool}')
+    if not all(value is None or isinstance(value, bool) for value in data.values()):
+        raise ValueError("a switch is true, false or null")
+    return emulator.set_switches(
+        admins_can_view=data.get("admins_can_view"), learner_records=data.get("learner_records")
+    )
