@@ -51,14 +51,16 @@ UPDATE credsync.outbox o
 SET status = 'running',
     attempts = o.attempts + 1,
     started_at = clock.now,
-    lease_until = clock.now + make_interval(secs => %(lease_s)s::int)
+    lease_until = clock.now + make_interval(secs => %(lease_s)s::int),
+    -- The wait of a deferred row is over once it runs; a real error stays until the row is done.
+    last_error = CASE WHEN o.last_error LIKE 'waiting, no attempt used:%%' THEN NULL ELSE o.last_error END
 FROM clock
 WHERE o.id = %(id)s
   AND (o.status = 'enqueued'
        -- A retry message may arrive slightly before run_after by the database's clock (clock
        -- skew between hosts); a stale duplicate arriving long before it is ignored.
        OR (o.status = 'retrying' AND o.run_after <= clock.now + interval '2 seconds'))
-RETURNING o.id, o.task, o.payload, o.attempts, o.ordering_key;
+RETURNING o.id, o.task, o.payload, o.attempts, o.ordering_key, o.run;
 
 -- name: outbox_status_of
 -- The status and attempts of one row (to explain a no-op start in the logs).
@@ -151,10 +153,11 @@ WHERE id IN (
 INSERT INTO credsync.outbox (task, payload) VALUES (%(task)s, %(payload)s) RETURNING id;
 
 -- name: outbox_retry_failed
--- Put failed rows back to pending with a fresh attempt budget (operator action).
+-- Put failed rows back to pending with a fresh attempt budget (operator action): a new run, so
+-- the ledger tells its requests from the failed run's, and no stale error stays on the row.
 UPDATE credsync.outbox
 SET status = 'pending', attempts = 0, run_after = now(), finished_at = NULL, lease_until = NULL,
-    result = NULL
+    result = NULL, last_error = NULL, run = run + 1
 WHERE id = ANY(%(ids)s::bigint[]) AND status = 'failed'
 RETURNING id;
 
@@ -184,7 +187,7 @@ FROM credsync.outbox WHERE status = 'failed' ORDER BY finished_at DESC, id DESC 
 
 -- name: outbox_get
 -- One row, every column.
-SELECT id, task, payload, ordering_key, status, attempts, created_at, run_after, enqueued_at,
+SELECT id, task, payload, ordering_key, status, run, attempts, created_at, run_after, enqueued_at,
        started_at, finished_at, lease_until, last_error, result
 FROM credsync.outbox WHERE id = %(id)s;
 
@@ -240,8 +243,9 @@ LEFT JOIN certificates_certificatedateoverride d ON d.generated_certificate_id =
 WHERE u.username = %(username)s;
 
 -- name: host_learner
--- A learner by username.
-SELECT id, username FROM auth_user WHERE username = %(username)s;
+-- A user by username, with what a token signed for them says (email, administrator = is_staff).
+SELECT id, username, coalesce(email, '') AS email, coalesce(is_staff, false) AS is_staff
+FROM auth_user WHERE username = %(username)s;
 
 -- name: host_completed_programs
 -- The programs a learner has completed (SPEC §4.2), in one statement: every course of the program
@@ -318,24 +322,31 @@ RETURNING id;
 
 -- name: delivery_record
 -- Record one HTTP request made for an outbox row's attempt.
-INSERT INTO credsync.delivery (outbox_id, attempt, method, url, status, duration_ms, error)
-VALUES (%(outbox_id)s, %(attempt)s, %(method)s, %(url)s, %(status)s, %(duration_ms)s, %(error)s);
+INSERT INTO credsync.delivery (outbox_id, run, attempt, method, url, status, duration_ms, error)
+VALUES (%(outbox_id)s, %(run)s, %(attempt)s, %(method)s, %(url)s, %(status)s, %(duration_ms)s, %(error)s);
 
 -- name: delivery_of_row
 -- The HTTP requests made for one outbox row, in order.
-SELECT attempt, at, method, url, status, duration_ms, error
+SELECT run, attempt, at, method, url, status, duration_ms, error
 FROM credsync.delivery WHERE outbox_id = %(id)s ORDER BY id;
 
 -- name: cooldown_set
--- A service asked us to wait until a time; a later "until" wins, an earlier one never shortens it.
-INSERT INTO credsync.cooldown (destination, until, reason)
-VALUES (%(destination)s, %(until)s, %(reason)s)
+-- Hold a scope until a time; a later "until" wins, an earlier one never shortens it. A hold renewed
+-- within %(grace_s)s seconds of its end continues the same pause (its since is kept); `started`
+-- says whether this statement began a new one (the caller logs once per pause, not per row).
+INSERT INTO credsync.cooldown (destination, until, reason, kind)
+VALUES (%(destination)s, %(until)s, %(reason)s, %(kind)s)
 ON CONFLICT (destination) DO UPDATE
-SET until = greatest(credsync.cooldown.until, EXCLUDED.until), reason = EXCLUDED.reason, updated_at = now();
+SET until = greatest(credsync.cooldown.until, EXCLUDED.until), reason = EXCLUDED.reason,
+    kind = EXCLUDED.kind, updated_at = now(),
+    since = CASE WHEN credsync.cooldown.until + make_interval(secs => %(grace_s)s::float8) >= now()
+                 THEN credsync.cooldown.since ELSE now() END
+RETURNING since = now() AS started;
 
 -- name: cooldown_active
 -- Cooldowns in force now.
-SELECT destination, until, reason FROM credsync.cooldown WHERE until > coalesce(%(now)s::timestamptz, now());
+SELECT destination, until, reason, kind, since FROM credsync.cooldown
+WHERE until > coalesce(%(now)s::timestamptz, now());
 
 -- == backfill and catalog loading ==
 
@@ -544,3 +555,41 @@ SELECT (SELECT greatest(0, extract(epoch FROM clock.now - o.created_at))::float8
         ORDER BY o.run_after
         LIMIT 1) AS claim_lag_s
 FROM clock;
+
+-- name: metrics_holds
+-- Holds in force now by kind (retry_after, learner_throttle, refused): a handful of rows at most.
+SELECT kind, count(*)::float8 AS holds FROM credsync.cooldown
+WHERE until > coalesce(%(now)s::timestamptz, now()) GROUP BY kind;
+
+-- name: course_certificate_type_get
+-- What credsync knows of the certificate type a Credentials service stores for a course run (one
+-- per run: migration 0008).
+SELECT certificate_type, source, learned_at
+FROM credsync.course_certificate_type
+WHERE destination = %(destination)s AND course_run_key = %(course_run_key)s;
+
+-- name: course_certificate_type_learn
+-- Remember the type a Credentials answer showed for a run. A type already known is left as it is
+-- (no write, so the awards of a busy run do not rewrite one row); a new or changed type is stored
+-- with where and when it was learned. Touches one row when something changed, none otherwise.
+INSERT INTO credsync.course_certificate_type AS t
+    (destination, course_run_key, certificate_type, source, learned_at)
+VALUES (%(destination)s, %(course_run_key)s, %(certificate_type)s, %(source)s,
+        coalesce(%(now)s::timestamptz, now()))
+ON CONFLICT (destination, course_run_key) DO UPDATE
+SET certificate_type = EXCLUDED.certificate_type, source = EXCLUDED.source, learned_at = EXCLUDED.learned_at
+WHERE t.certificate_type IS DISTINCT FROM EXCLUDED.certificate_type;
+
+-- name: host_course_run_certificate_holder
+-- One learner holding an eligible certificate in a run (status not audit_passing/audit_notpassing as
+-- in SPEC §3.2 step 5, mode not one of the ineligible ones), chosen deterministically: downloadable
+-- first (re-sending that award most likely changes nothing in Credentials), then the certificate
+-- changed longest ago (least likely to race the learner's own award row), then id.
+SELECT u.id AS user_id, u.username
+FROM certificates_generatedcertificate c
+JOIN auth_user u ON u.id = c.user_id
+WHERE c.course_id = %(course_run_key)s
+  AND c.status NOT IN ('audit_passing', 'audit_notpassing')
+  AND c.mode <> ALL (%(ineligible_modes)s::text[])
+ORDER BY c.status = 'downloadable' DESC, c.modified_date, c.id
+LIMIT 1;

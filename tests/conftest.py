@@ -129,22 +129,19 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 @pytest.fixture
 def emulator() -> Iterator[Any]:
-    from worker.emulator import server
+    """The Credentials emulator in its default mode (a default install), trusting the test platform's keys."""
+    from tests import rig
 
-    with server.Emulator(port=0, signing_key=b"shared-issuer-key", issuer="http://lms.test/oauth2") as emu:
+    with rig.emulator() as emu:
         yield emu
 
 
 @pytest.fixture
-def credentials_client(emulator: Any) -> Iterator[Any]:
-    from worker.clients import credentials
+def credentials_client(emulator: Any, database: db.Database, platform: Platform) -> Iterator[Any]:
+    """A client that signs its tokens as the platform does (``LMS_JWT_*``), the service user on the host."""
+    from tests import rig
 
-    client = credentials.CredentialsClient(
-        credentials_url=emulator.url,
-        oauth_url=emulator.url,
-        client_id="credsync",
-        client_secret="credsync-secret",
-        timeout=(2.0, 2.0),
-    )
+    platform.service_user()
+    client = rig.client(database, emulator)
     yield client
     client.close()

@@ -75,14 +75,29 @@ class Pipeline:
         self.broker.join(f"{QUEUE}.DQ", fail_fast=False)
         self.worker.join()
 
-    def drain(self, *, attempts: int = 200) -> None:
-        """Scan and process until nothing is left to claim or run."""
+    def drain(self, *, attempts: int = 200, allow_waiting: bool = False) -> None:
+        """Scan and process until nothing is left to claim or run.
+
+        ``allow_waiting``: rows may be left ``pending`` until a later time (a hold deferred them).
+        """
         for _ in range(attempts):
             result = self.scanner.run_once(rescue=False)
             self.process()
-            if result.claimed == 0 and self.outbox.unsettled_count() == 0:
+            if result.claimed == 0 and self._unsettled(allow_waiting) == 0:
                 return
         raise AssertionError("the outbox did not settle")
+
+    def _unsettled(self, allow_waiting: bool) -> int:
+        if not allow_waiting:
+            return self.outbox.unsettled_count()
+        with self.outbox.database.statement() as cur:
+            cur.execute(
+                "SELECT count(*) AS n FROM credsync.outbox"
+                " WHERE status IN ('enqueued', 'running', 'retrying')"
+                " OR (status = 'pending' AND run_after <= now())"
+            )
+            row = cur.fetchone()
+        return int(row["n"]) if row else 0
 
     def row(self, row_id: int) -> dict[str, Any]:
         found = self.outbox.get(row_id)

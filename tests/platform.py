@@ -25,14 +25,20 @@ class Platform:
             (enabled, learner_issuance),
         )
 
-    def learner(self, username: str | None = None, *, email: str | None = None) -> dict[str, Any]:
+    def learner(
+        self, username: str | None = None, *, email: str | None = None, is_staff: bool = False
+    ) -> dict[str, Any]:
         username = username or f"learner{next(_seq)}"
         row = self.conn.execute(
-            "INSERT INTO auth_user (username, email) VALUES (%s, %s) RETURNING id, username",
-            (username, email or f"{username}@example.com"),
+            "INSERT INTO auth_user (username, email, is_staff) VALUES (%s, %s, %s) RETURNING id, username",
+            (username, email or f"{username}@example.com", is_staff),
         ).fetchone()
         assert row is not None
         return {"id": row["id"] if isinstance(row, dict) else row[0], "username": username}
+
+    def service_user(self, username: str = "credentials_service_user") -> dict[str, Any]:
+        """The LMS's Credentials service user (staff): the claims of credsync's signed write token."""
+        return self.learner(username, email=f"{username}@lms.example.com", is_staff=True)
 
     def course_run(
         self,

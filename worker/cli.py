@@ -231,17 +231,25 @@ def _status(args: argparse.Namespace) -> int:
         summary = outbox.summary()
         activity = outbox.recent_activity()
         paused = host.HostReader(outbox.database).paused_reason()
-        waits = cooldowns.Cooldowns(outbox.database, cache_s=0)
-        cooling = [f"{d}: {r}" for d, (_, r) in waits.active().items()]
+        holds = cooldowns.Cooldowns(outbox.database, cache_s=0).holds()
+    cooling = [f"{h.scope}: {h.reason}" for h in holds if h.kind != "refused"]
+    refused = [h.reason for h in holds if h.kind == "refused"]
     failed = sum(r["rows"] for r in summary if r["status"] == "failed")
     if args.json:
-        print(json.dumps({"rows": summary, **activity, "paused": paused, "cooldowns": cooling}, default=str))
+        print(
+            json.dumps(
+                {"rows": summary, **activity, "paused": paused, "cooldowns": cooling, "refused": refused},
+                default=str,
+            )
+        )
     else:
         _print_table(["task", "status", "rows", "oldest_age_s"], summary)
         oldest = activity["oldest_pending_s"]
         print(f"finished per minute (last hour): {activity['finished_per_minute']:.1f}")
         print(f"oldest pending row: {'none' if oldest is None else f'{oldest:.0f} s old'}")
         print(f"processing: {'PAUSED: ' + paused if paused else 'active'}")
+        for line in refused:
+            print(f"REFUSED (rows that need it wait, no attempt used): {line}")
         for line in cooling:
             print(f"cooling down: {line}")
     return EXIT_PROBLEM if args.fail_on_failed and failed else EXIT_OK
@@ -349,17 +357,23 @@ def _load_programs(args: argparse.Namespace) -> int:
 
 
 def _doctor(args: argparse.Namespace) -> int:
-    from worker.clients import credentials
+    from worker.clients import credentials, tokens
     from worker.ops import doctor
+    from worker.sync import host
 
     config = _core()
     client = None
     try:
-        client = credentials.CredentialsClient.from_settings(settings.load())
+        full = settings.load()
     except errors.ConfigurationError as exc:
+        full = None
         print(f"credsync: Credentials not checked: {exc}", file=sys.stderr)
     try:
         with _outbox(config) as outbox:
+            if full is not None:
+                # No hold book: the doctor's probes must not make rows wait.
+                signer = tokens.Signer.from_settings(full, host.HostReader(outbox.database).identity)
+                client = credentials.CredentialsClient.from_settings(full, signer=signer)
             findings = doctor.run(
                 database=outbox.database,
                 broker_url=config.broker_url,

@@ -9,7 +9,8 @@
     │   ├── CredentialsUnavailable  no usable answer: connection refused/reset, timeout, bad token answer
     │   │   └── CredentialsTokenError  the token endpoint answered an HTTP error: nothing reached the API
     │   ├── CredentialsHTTPError    the API answered with an HTTP error status (carries status, body)
-    │   └── CredentialsCoolingDown  the service asked us to wait (Retry-After): nothing was sent
+    │   └── CredentialsCoolingDown  a hold covers the call (Retry-After, a learner's throttle): nothing sent
+    │       └── CredentialsRefused  Credentials refuses this kind of call (403, 401 with a fresh token)
     └── SyncError                   the outcome of a sync handler that did not succeed
         ├── TransientSyncError      retry the row later (optionally after ``delay_ms``)
         ├── PermanentSyncError      fail the row now; retrying cannot help
@@ -70,6 +71,19 @@ class CredentialsCoolingDown(CredentialsError):
         self.until = until
         self.reason = reason
         super().__init__(f"{destination} asked to wait until {_iso(until)}: {reason}")
+
+
+class CredentialsRefused(CredentialsCoolingDown):
+    """Credentials refuses a kind of call (HTTP 403, or 401 with a fresh token): a misconfiguration.
+
+    No attempt of any row changes it, so rows that need the call wait (no attempt used) until
+    ``until``, when the next one asks again. ``status`` is None when the hold was already known.
+    """
+
+    def __init__(self, destination: str, until: float, reason: str, *, status: int | None = None) -> None:
+        self.status = status
+        super().__init__(destination, until, reason)
+        self.args = (f"{reason} (asking again after {_iso(until)})",)
 
 
 class CredentialsHTTPError(CredentialsError):

@@ -47,6 +47,7 @@ ROW_LATENCY_BUCKETS_S = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 
 SCRAPE_STATEMENT_TIMEOUT_MS = 5_000
 #: Row statuses counted by ``credsync_outbox_rows`` (done rows, most of the table, are not counted).
 COUNTED_STATUSES = ("pending", "enqueued", "running", "retrying", "failed")
+HOLD_KINDS = ("retry_after", "learner_throttle", "refused")
 #: The exposition process's main thread waits on its server thread in steps this long (a signal
 #: interrupts the wait at once).
 _IDLE_WAIT_S = 3600.0
@@ -256,7 +257,7 @@ class OutboxCollector:
         found: list[Metric] = []
         failed = False
         try:
-            counts, waits = self._read()
+            counts, waits, holds = self._read()
         except Exception as exc:
             log.warning("metrics: could not read the outbox: %s", exc)
             failed = True
@@ -283,6 +284,16 @@ class OutboxCollector:
                     value=waits["claim_lag_s"] or 0.0,
                 )
             )
+            held = GaugeMetricFamily(
+                "credsync_holds",
+                "Holds in force by kind: retry_after (a service asked to wait), learner_throttle (one "
+                "learner's reads), refused (Credentials refuses a kind of call: needs a fix).",
+                labels=["kind"],
+            )
+            by_kind = {row["kind"]: row["holds"] for row in holds}
+            for kind in HOLD_KINDS:
+                held.add_metric([kind], by_kind.get(kind, 0.0))
+            found.append(held)
         try:
             paused = self.gate()
         except Exception as exc:
@@ -305,14 +316,16 @@ class OutboxCollector:
         )
         return found
 
-    def _read(self) -> tuple[db.Row, db.Row]:
+    def _read(self) -> tuple[db.Row, db.Row, list[db.Row]]:
         with self.database.transaction() as cur:
             db.fetch_one(cur, "metrics_limit_statement_time", {"timeout_ms": self.timeout_ms})
             counts = db.fetch_one(cur, "metrics_outbox_rows")
-            waits = db.fetch_one(cur, "metrics_outbox_waits", {"now": self.clock()})
+            now = self.clock()
+            waits = db.fetch_one(cur, "metrics_outbox_waits", {"now": now})
+            holds = db.fetch_all(cur, "metrics_holds", {"now": now})
         assert counts is not None
         assert waits is not None
-        return counts, waits
+        return counts, waits, holds
 
 
 class ScannerMetrics:

@@ -42,6 +42,7 @@ DEFAULT_HTTP_CONNECT_TIMEOUT_S = 3.05
 DEFAULT_HTTP_READ_TIMEOUT_S = 5.0
 DEFAULT_ACTOR_TIME_LIMIT_MS = 300_000
 DEFAULT_METRICS_HOST = "127.0.0.1"
+DEFAULT_SERVICE_USERNAME = "credentials_service_user"
 
 _SCHEMA_NAME = r"^[A-Za-z_][A-Za-z0-9_]{0,62}$"
 Model = TypeVar("Model", bound=pydantic_settings.BaseSettings)
@@ -146,9 +147,27 @@ class Settings(CoreSettings):
     credentials_org_urls: Mapping[str, str] = pydantic.Field(
         default_factory=dict, validation_alias="CREDENTIALS_ORG_URLS"
     )
-    oauth_url: str = _env("OAUTH_URL")
-    oauth_client_id: Annotated[str, pydantic.StringConstraints(min_length=1)] = _env("OAUTH_CLIENT_ID")
-    oauth_client_secret: pydantic.SecretStr = _env("OAUTH_CLIENT_SECRET")
+    # Either OAUTH_* (a client-credentials grant at the LMS) or LMS_JWT_* (credsync signs its
+    # tokens with the platform's JWT_AUTH key, as the LMS does: DESIGN "Whose token").
+    oauth_url: str | None = pydantic.Field(None, validation_alias="OAUTH_URL")
+    oauth_client_id: str | None = pydantic.Field(None, validation_alias="OAUTH_CLIENT_ID")
+    oauth_client_secret: pydantic.SecretStr | None = pydantic.Field(
+        None, validation_alias="OAUTH_CLIENT_SECRET"
+    )
+    lms_jwt_issuer: str | None = pydantic.Field(None, validation_alias="LMS_JWT_ISSUER")
+    lms_jwt_audience: str | None = pydantic.Field(None, validation_alias="LMS_JWT_AUDIENCE")
+    lms_jwt_private_signing_jwk: pydantic.SecretStr | None = pydantic.Field(
+        None, validation_alias="LMS_JWT_PRIVATE_SIGNING_JWK"
+    )
+    lms_jwt_secret_key: pydantic.SecretStr | None = pydantic.Field(
+        None, validation_alias="LMS_JWT_SECRET_KEY"
+    )
+    lms_jwt_signing_algorithm: Literal["RS512", "RS256", "HS256"] | None = pydantic.Field(
+        None, validation_alias="LMS_JWT_SIGNING_ALGORITHM"
+    )
+    credentials_service_username: Annotated[str, pydantic.StringConstraints(min_length=1)] = pydantic.Field(
+        DEFAULT_SERVICE_USERNAME, validation_alias="CREDENTIALS_SERVICE_USERNAME"
+    )
     programs_without_certificates_raw: str = pydantic.Field(
         "", validation_alias="CREDSYNC_PROGRAMS_WITHOUT_CERTIFICATES"
     )
@@ -162,9 +181,27 @@ class Settings(CoreSettings):
         DEFAULT_HTTP_READ_TIMEOUT_S, validation_alias="CREDSYNC_HTTP_READ_TIMEOUT_S"
     )
 
+    @pydantic.field_validator(
+        "oauth_url",
+        "oauth_client_id",
+        "oauth_client_secret",
+        "lms_jwt_issuer",
+        "lms_jwt_audience",
+        "lms_jwt_private_signing_jwk",
+        "lms_jwt_secret_key",
+        "lms_jwt_signing_algorithm",
+        mode="before",
+    )
+    @classmethod
+    def _empty_is_unset(cls, value: Any) -> Any:
+        # A Procfile or .env often carries the variable set to nothing: that means unset.
+        return None if isinstance(value, str) and not value.strip() else value
+
     @pydantic.field_validator("credentials_url", "oauth_url")
     @classmethod
-    def _http_url(cls, value: str) -> str:
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
         parts = urlsplit(value)
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise ValueError("must be an absolute http:// or https:// URL")
@@ -183,6 +220,61 @@ class Settings(CoreSettings):
                 raise ValueError(f"the URL for org {org!r} must be an absolute http(s) URL")
         return value
 
+    @pydantic.field_validator("lms_jwt_private_signing_jwk")
+    @classmethod
+    def _private_jwk(cls, value: pydantic.SecretStr | None) -> pydantic.SecretStr | None:
+        if value is not None:
+            _check_private_jwk(value.get_secret_value())
+        return value
+
+    @pydantic.model_validator(mode="after")
+    def _token_source(self) -> Settings:
+        jwk, secret = self.lms_jwt_private_signing_jwk, self.lms_jwt_secret_key
+        if jwk is not None and secret is not None:
+            raise ValueError("set LMS_JWT_PRIVATE_SIGNING_JWK or LMS_JWT_SECRET_KEY, not both")
+        if jwk is not None or secret is not None:
+            for name, value in (
+                ("LMS_JWT_ISSUER", self.lms_jwt_issuer),
+                ("LMS_JWT_AUDIENCE", self.lms_jwt_audience),
+            ):
+                if not value:
+                    raise ValueError(f"{name} is required to sign tokens (the platform's JWT_AUTH value)")
+            algorithm = self.lms_jwt_signing_algorithm
+            if algorithm is not None and (algorithm == "HS256") != (secret is not None):
+                raise ValueError(
+                    f"LMS_JWT_SIGNING_ALGORITHM {algorithm} does not fit the key: RS512/RS256 go with "
+                    "LMS_JWT_PRIVATE_SIGNING_JWK, HS256 with LMS_JWT_SECRET_KEY"
+                )
+            return self
+        missing = [
+            name
+            for name, value in (
+                ("OAUTH_URL", self.oauth_url),
+                ("OAUTH_CLIENT_ID", self.oauth_client_id),
+                ("OAUTH_CLIENT_SECRET", self.oauth_client_secret),
+            )
+            if not value
+        ]
+        if missing:
+            raise ValueError(
+                f"{', '.join(missing)} required: set OAUTH_URL, OAUTH_CLIENT_ID and OAUTH_CLIENT_SECRET, "
+                "or let credsync sign its tokens with LMS_JWT_ISSUER, LMS_JWT_AUDIENCE and "
+                "LMS_JWT_PRIVATE_SIGNING_JWK (or LMS_JWT_SECRET_KEY)"
+            )
+        return self
+
+    @property
+    def signs_tokens(self) -> bool:
+        """Whether credsync signs its own tokens (``LMS_JWT_*``) rather than asking ``OAUTH_URL``."""
+        return self.lms_jwt_private_signing_jwk is not None or self.lms_jwt_secret_key is not None
+
+    @property
+    def lms_jwt_algorithm(self) -> str:
+        """The signing algorithm: as set, else RS512 with a JWK and HS256 with a secret."""
+        if self.lms_jwt_signing_algorithm is not None:
+            return self.lms_jwt_signing_algorithm
+        return "RS512" if self.lms_jwt_private_signing_jwk is not None else "HS256"
+
     @property
     def programs_without_certificates(self) -> frozenset[str]:
         """Program uuids that never get a certificate; contains ``"ALL"`` to mean every program."""
@@ -192,6 +284,24 @@ class Settings(CoreSettings):
     @property
     def http_timeout(self) -> tuple[float, float]:
         return (self.http_connect_timeout_s, self.http_read_timeout_s)
+
+
+def _check_private_jwk(text: str) -> None:
+    """ValueError unless ``text`` is a private RSA JWK (or a JWK set holding one), as the LMS keeps it."""
+    import jwt.algorithms
+
+    try:
+        parsed = json.loads(text)
+    except ValueError:
+        raise ValueError("must be a JSON web key (the LMS's JWT_PRIVATE_SIGNING_JWK)") from None
+    if isinstance(parsed, dict) and isinstance(parsed.get("keys"), list):
+        parsed = next((k for k in parsed["keys"] if isinstance(k, dict) and "d" in k), None)
+    if not isinstance(parsed, dict) or parsed.get("kty") != "RSA" or "d" not in parsed:
+        raise ValueError("must be a private RSA JSON web key (kty RSA, with d)")
+    try:
+        jwt.algorithms.RSAAlgorithm.from_jwk(json.dumps(parsed))
+    except (ValueError, jwt.exceptions.InvalidKeyError) as exc:
+        raise ValueError(f"is not a usable RSA key: {exc}") from None
 
 
 def _load(model: type[Model], overrides: Mapping[str, Any] | None = None) -> Model:

@@ -14,7 +14,7 @@ from typing import Any
 import pydantic
 
 from worker import db, outcomes, settings
-from worker.clients import credentials
+from worker.clients import credentials, tokens
 from worker.outbox import cooldowns, handlers
 from worker.sync import certificates, course_dates, host, payloads, programs
 
@@ -31,12 +31,18 @@ class Deps:
 def build_deps(
     config: settings.Settings, database: db.Database, *, observer: credentials.Observer | None = None
 ) -> Deps:
-    """The host reader and Credentials client (sharing the cooldown book) on ``database``, and the
-    LMS rules from ``config``; ``observer`` hears every HTTP exchange (the delivery ledger)."""
+    """The host reader and Credentials client (sharing the hold book) on ``database``, and the
+    LMS rules from ``config``; ``observer`` hears every HTTP exchange (the delivery ledger).
+
+    With ``LMS_JWT_*`` the client signs its tokens, with the claims of ``auth_user`` rows."""
+    reader = host.HostReader(database)
     return Deps(
-        host=host.HostReader(database),
+        host=reader,
         credentials=credentials.CredentialsClient.from_settings(
-            config, observer=observer, cooldowns=cooldowns.Cooldowns(database)
+            config,
+            observer=observer,
+            cooldowns=cooldowns.Cooldowns(database),
+            signer=tokens.Signer.from_settings(config, reader.identity),
         ),
         rules=certificates.Rules(
             disable_honor_certificates=config.disable_honor_certificates,

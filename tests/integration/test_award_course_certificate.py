@@ -7,12 +7,19 @@ from typing import Any
 
 import pytest
 
+from tests import rig
 from worker import errors, outcomes
-from worker.clients import credentials
 from worker.emulator import server
 from worker.sync import certificates, host, payloads
 
 RUN = "course-v1:edX+DemoX+2026"
+MITX_RUN = "course-v1:MITx+6.002x+2026"
+
+
+@pytest.fixture(autouse=True)
+def _catalog(emulator: server.Emulator) -> None:
+    """Credentials' catalog copy knows the runs (a course-run award for another run answers 400)."""
+    emulator.add_course_runs([RUN, MITX_RUN])
 
 
 def _award(database: Any, client: Any, username: str, key: str = RUN, **rules: bool) -> outcomes.Outcome:
@@ -122,27 +129,20 @@ def test_the_course_org_chooses_the_credentials_root(
 ) -> None:  # type: ignore[no-untyped-def]
     # Given a second Credentials service for org "MITx"
     # (trusting the same token issuer, as two Credentials services trust one LMS)
-    with server.Emulator(port=0, signing_key=b"shared-issuer-key", issuer="http://lms.test/oauth2") as mitx:
-        client = credentials.CredentialsClient(
-            credentials_url=emulator.url,
-            oauth_url=emulator.url,
-            client_id="credsync",
-            client_secret="credsync-secret",
-            org_urls={"MITx": mitx.url},
-        )
+    with rig.emulator() as mitx:
+        mitx.add_course_runs([MITX_RUN])
+        client = rig.client(database, emulator, org_urls={"MITx": mitx.url})
         ada = platform.learner("ada")
-        for key in (RUN, "course-v1:MITx+6.002x+2026"):
+        for key in (RUN, MITX_RUN):
             platform.course_run(key)
             platform.certificate(ada["id"], key)
         # When both certificates are synced
         _award(database, client, "ada", RUN)
-        _award(database, client, "ada", "course-v1:MITx+6.002x+2026")
+        _award(database, client, "ada", MITX_RUN)
         client.close()
         # Then each went to its org's service
         assert [c["credential"]["course_run_key"] for c in emulator.credentials()] == [RUN]
-        assert [c["credential"]["course_run_key"] for c in mitx.credentials()] == [
-            "course-v1:MITx+6.002x+2026"
-        ]
+        assert [c["credential"]["course_run_key"] for c in mitx.credentials()] == [MITX_RUN]
 
 
 @pytest.mark.parametrize(
@@ -170,18 +170,19 @@ def test_the_course_org_chooses_the_credentials_root(
             None,
         ),
         (
-            server.Fault(method="POST", path_prefix="/api/v2/credentials/", action="status", status=403),
+            server.Fault(method="POST", path_prefix="/api/v2/credentials/", action="status", status=418),
             errors.PermanentSyncError,
             None,
         ),
+        # A refusal is a misconfiguration: the row waits, no attempt used (issue 10, item 2).
         (
-            server.Fault(method="POST", path_prefix="/oauth2/", action="status", status=503),
-            errors.TransientSyncError,
+            server.Fault(method="POST", path_prefix="/api/v2/credentials/", action="status", status=403),
+            errors.DeferredSyncError,
             None,
         ),
     ],
 )
-def test_failures_are_transient_or_permanent_as_spec_5_6_and_issue_3_say(
+def test_failures_are_transient_permanent_or_a_wait_as_spec_5_6_and_issues_3_and_10_say(
     database, platform, emulator, credentials_client, fault, error, delay_ms
 ) -> None:  # type: ignore[no-untyped-def]
     ada = platform.learner("ada")
@@ -209,3 +210,25 @@ def test_a_validation_answer_fails_the_row_with_the_response_body(
         _award(database, credentials_client, "ada")
     assert "answered HTTP 400" in str(caught.value)
     assert '"injected"' in str(caught.value)
+
+
+def test_with_oauth_only_an_unavailable_token_endpoint_is_transient(database, platform, emulator) -> None:  # type: ignore[no-untyped-def]
+    ada = platform.learner("ada")
+    platform.course_run(RUN)
+    platform.certificate(ada["id"], RUN)
+    emulator.add_fault(server.Fault(method="POST", path_prefix="/oauth2/", action="status", status=503))
+    with rig.client(database, emulator, signed=False) as client, pytest.raises(errors.TransientSyncError):
+        _award(database, client, "ada")
+
+
+def test_a_run_missing_from_credentials_catalog_fails_with_the_real_answer(
+    database, platform, emulator, credentials_client
+) -> None:  # type: ignore[no-untyped-def]
+    # Given a run the platform has but Credentials' catalog copy does not (not synced from the catalog yet)
+    ada = platform.learner("ada")
+    platform.course_run("course-v1:edX+New+2027")
+    platform.certificate(ada["id"], "course-v1:edX+New+2027")
+    # When the task runs, Then it fails at once quoting Credentials' answer: someone must sync the catalog
+    with pytest.raises(errors.PermanentSyncError) as caught:
+        _award(database, credentials_client, "ada", "course-v1:edX+New+2027")
+    assert "doesn't exist in the catalog" in str(caught.value)

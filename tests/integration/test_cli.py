@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -178,3 +179,24 @@ def test_doctor_reports_every_check_and_exits_1_when_one_is_not_ok(monkeypatch, 
         assert check in out
     assert "fail" in out
     assert "credsync-secret" not in out
+
+
+def test_status_names_a_refusal_apart_from_cooldowns(database, capsys) -> None:  # type: ignore[no-untyped-def]
+    # Given Credentials refuses the learner reads, and one learner is throttled
+    from worker.outbox import cooldowns
+
+    book = cooldowns.Cooldowns(database, cache_s=0)
+    fix = "Fix: give the service user's group credentials.view_usercredential"
+    book.record("http://c#refused:GET /api/v2/credentials/", time.time() + 60, f"HTTP 403. {fix}", "refused")
+    book.record(
+        "http://c#learner:ada", time.time() + 60, "HTTP 429 with Retry-After 60 s", "learner_throttle"
+    )
+    # When the operator asks for the status
+    assert cli.main(["status"]) == 0
+    out = capsys.readouterr().out
+    # Then the refusal stands out with its fix, and the throttle is listed as a cooldown
+    assert f"REFUSED (rows that need it wait, no attempt used): HTTP 403. {fix}" in out
+    assert "cooling down: http://c#learner:ada: HTTP 429" in out
+    assert cli.main(["status", "--json"]) == 0
+    status = json.loads(capsys.readouterr().out)
+    assert status["refused"] == [f"HTTP 403. {fix}"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Callable, Iterator
@@ -9,51 +10,22 @@ from typing import Any
 
 import pytest
 
+from tests import keys
 from tests.conftest import Clock
-from tests.harness import Pipeline
+from tests.rig import Rig
 from worker import tasks
-from worker.clients import credentials
 from worker.emulator import server
 from worker.outbox import cooldowns, ledger
-from worker.sync import certificates, host
 
 RUN = "course-v1:edX+DemoX+2026"
-
-
-class Rig:
-    """The production wiring of the client's hooks (ledger, cooldowns) around the test pipeline."""
-
-    def __init__(self, database: Any, emulator: server.Emulator) -> None:
-        self.cooldowns = cooldowns.Cooldowns(database, cache_s=0)
-        self.ledger = ledger.Ledger(database)
-        self.client = credentials.CredentialsClient(
-            credentials_url=emulator.url,
-            oauth_url=emulator.url,
-            client_id="credsync",
-            client_secret="credsync-secret",
-            timeout=(2.0, 2.0),
-            observer=self.ledger.record,
-            cooldowns=self.cooldowns,
-        )
-        reader = host.HostReader(database)
-        destination = credentials.destination(emulator.url)
-        self.pipeline = Pipeline(
-            database,
-            tasks.REGISTRY,
-            tasks.Deps(host=reader, credentials=self.client, rules=certificates.Rules()),
-            gate=lambda: reader.paused_reason() or self.cooldowns.paused_reason(destination),
-            max_retries=5,
-        )
-
-    def close(self) -> None:
-        self.pipeline.stop()
-        self.client.close()
 
 
 @pytest.fixture
 def rig(database, platform, emulator) -> Iterator[Rig]:  # type: ignore[no-untyped-def]
     platform.enable_credentials()
+    platform.service_user()
     platform.course_run(RUN)
+    emulator.add_course_runs([RUN])
     r = Rig(database, emulator)
     yield r
     r.close()
@@ -176,11 +148,22 @@ def test_the_ledger_answers_was_it_sent_after_a_crash_before_the_row_was_updated
     assert emulator.credentials()[0]["username"] == "ada"
 
 
+@pytest.mark.parametrize("signed", [False, True], ids=["oauth", "signed"])
 def test_secrets_never_reach_the_ledger_the_rows_or_the_logs(
-    rig: Rig, platform: Any, emulator: server.Emulator, sql: Any, caplog: pytest.LogCaptureFixture
+    signed: bool,
+    database: Any,
+    platform: Any,
+    emulator: server.Emulator,
+    sql: Any,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    # Given rows that succeed, fail at the token endpoint, and fail at the API
+    platform.enable_credentials()
+    platform.service_user()
+    platform.course_run(RUN)
+    emulator.add_course_runs([RUN])
+    rig = Rig(database, emulator, signed=signed)
+    # Given rows that succeed, fail at the token endpoint (OAuth), and fail at the API
     _awards(platform, ["a", "b", "c"])
     emulator.add_fault(
         server.Fault(method="POST", path_prefix="/oauth2/", action="status", status=500, times=1)
@@ -206,3 +189,41 @@ def test_secrets_never_reach_the_ledger_the_rows_or_the_logs(
     assert "credsync-secret" not in caplog.text
     assert "eyJ" not in caplog.text
     assert "HTTP 400" in caplog.text
+    # Nor the private signing key
+    private_part = json.loads(keys.private_jwk())["d"]
+    assert private_part not in stored
+    assert private_part not in caplog.text
+    rig.close()
+
+
+def test_a_row_retried_by_an_operator_is_a_new_run_the_ledger_tells_apart_and_ends_without_a_stale_error(
+    rig: Rig, platform: Any, emulator: server.Emulator
+) -> None:
+    # Given a row that failed on a validation answer
+    [row_id] = _awards(platform, ["ada"])
+    emulator.add_fault(
+        server.Fault(method="POST", path_prefix="/api/v2/", action="status", status=400, times=1)
+    )
+    rig.pipeline.drain()
+    failed = rig.pipeline.row(row_id)
+    assert (failed["status"], failed["run"]) == ("failed", 1)
+    assert "HTTP 400" in failed["last_error"]
+    # When an operator retries it (credsync retry) and it succeeds
+    assert rig.pipeline.outbox.retry_failed([row_id]) == [row_id]
+    retried = rig.pipeline.row(row_id)
+    assert (retried["status"], retried["run"], retried["attempts"], retried["last_error"]) == (
+        "pending",
+        2,
+        0,
+        None,
+    )
+    rig.pipeline.drain()
+    # Then it ends done with no error from the failed run, and the ledger tells the runs apart
+    done = rig.pipeline.row(row_id)
+    assert (done["status"], done["run"], done["attempts"], done["last_error"]) == ("done", 2, 1, None)
+    posts = [
+        (d["run"], d["attempt"], d["status"])
+        for d in rig.ledger.of_row(row_id)
+        if d["method"] == "POST" and d["url"].endswith("/credentials/")
+    ]
+    assert posts == [(1, 1, 400), (2, 1, 201)]

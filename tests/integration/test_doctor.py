@@ -16,9 +16,12 @@ import psycopg
 import pytest
 import redis
 
+from tests import rig
 from worker import db
 from worker.clients import credentials
+from worker.emulator import server
 from worker.ops import doctor
+from worker.outbox import cooldowns
 
 REDIS_URL = os.environ.get("CREDSYNC_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 AMQP_URL = os.environ.get("CREDSYNC_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2F")
@@ -115,7 +118,11 @@ def test_given_a_healthy_system_when_the_doctor_runs_then_every_check_is_ok_and_
     assert [(f.check, f.verdict, f.advice) for f in findings] == [(c, "ok", None) for c in ALL_CHECKS]
     assert doctor.exit_code(findings) == 0
     assert "0 waiting" in findings[3].summary
-    assert "token and GET" in findings[4].summary
+    assert "tokens signed here (RS512" in findings[4].summary
+    assert (
+        "read with learner tokens (the service token may not read them: no grant needed)"
+        in findings[4].summary
+    )
 
 
 def test_given_one_check_raises_when_the_doctor_runs_then_that_check_fails_and_the_others_still_run(
@@ -544,8 +551,8 @@ def test_given_an_active_cooldown_then_the_credentials_check_warns_and_names_it(
     finding = _run(database, client=credentials_client)[doctor.CHECK_CREDENTIALS]
     # Then
     assert finding.verdict == "warn"
-    assert "token and GET" in finding.summary
-    assert "1 cooldown(s) in force: https://credentials.example for 5 min more" in finding.summary
+    assert "accepted: GET" in finding.summary
+    assert "1 hold(s) in force: https://credentials.example for 5 min more" in finding.summary
     assert finding.advice is not None
     assert (
         "DELETE FROM credsync.cooldown WHERE destination IN ('https://credentials.example')" in finding.advice
@@ -560,3 +567,69 @@ def test_given_no_credentials_client_then_the_credentials_check_warns_that_it_is
     assert finding.summary.startswith("not checked: no Credentials client configured")
     assert finding.advice is not None
     assert "OAUTH_CLIENT_SECRET" in finding.advice
+
+
+def test_with_oauth_only_on_a_default_install_the_credentials_check_fails_naming_the_grant(
+    database: db.Database, emulator: Any
+) -> None:
+    # Given the OAuth client of a default Credentials install (Admins lack view_usercredential)
+    with rig.client(database, emulator, signed=False) as client:
+        # When the doctor runs
+        finding = _run(database, client=client)[doctor.CHECK_CREDENTIALS]
+    # Then it fails: the service token may not read learners' credentials, and it names the fixes
+    assert finding.verdict == "fail"
+    assert "answered HTTP 403: the service token may not read learners' credentials" in finding.summary
+    assert finding.advice is not None
+    assert "credentials.view_usercredential" in finding.advice
+    assert "LMS_JWT_PRIVATE_SIGNING_JWK" in finding.advice
+    assert "first program award for a learner who never signed in" in finding.advice
+
+
+def test_with_oauth_only_and_the_grant_the_credentials_check_is_ok(
+    database: db.Database, emulator: Any
+) -> None:
+    emulator.set_switches(admins_can_view=True)
+    with rig.client(database, emulator, signed=False) as client:
+        finding = _run(database, client=client)[doctor.CHECK_CREDENTIALS]
+    assert finding.verdict == "ok"
+    assert "the service token may read learners' credentials" in finding.summary
+
+
+def test_given_a_refusal_in_force_the_credentials_check_fails_with_its_fix(
+    database: db.Database, credentials_client: credentials.CredentialsClient
+) -> None:
+    # Given workers met a refusal a while ago
+    book = cooldowns.Cooldowns(database, cache_s=0)
+    reason = "Credentials refuses POST /api/v2/credentials/ with the service token: HTTP 403. Fix: staff"
+    book.record("http://c#refused:POST /api/v2/credentials/", time.time() + 60, reason, "refused")
+    # When the doctor runs
+    finding = _run(database, client=credentials_client)[doctor.CHECK_CREDENTIALS]
+    # Then the check fails and quotes the refusal with its fix
+    assert finding.verdict == "fail"
+    assert f"REFUSED since 0 s ago: {reason}" in finding.summary
+    assert finding.advice is not None
+    assert "go on by themselves" in finding.advice
+
+
+def test_signing_with_a_key_credentials_does_not_trust_fails_naming_the_jwt_settings(
+    database: db.Database, platform: Any
+) -> None:
+    # Given a Credentials service that trusts another issuer's keys
+    platform.service_user()
+    with (
+        server.Emulator(port=0, issuer="http://other-lms/oauth2") as other,
+        rig.client(database, other) as client,
+    ):
+        finding = _run(database, client=client)[doctor.CHECK_CREDENTIALS]
+    assert finding.verdict == "fail"
+    assert "HTTP 401" in finding.summary
+    assert "JWT_ISSUERS" in finding.summary
+
+
+def test_signing_without_the_service_user_on_the_host_fails_naming_it(
+    database: db.Database, emulator: Any
+) -> None:
+    with rig.client(database, emulator) as client:
+        finding = _run(database, client=client)[doctor.CHECK_CREDENTIALS]
+    assert finding.verdict == "fail"
+    assert "CREDENTIALS_SERVICE_USERNAME" in finding.summary

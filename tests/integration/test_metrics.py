@@ -18,7 +18,7 @@ import pytest
 from tests.harness import Pipeline
 from worker import broker as brokers
 from worker import db, errors, metrics, outcomes, settings
-from worker.outbox import handlers, repository
+from worker.outbox import cooldowns, handlers, repository
 
 NOW = datetime.datetime(2026, 3, 1, 12, 0, tzinfo=datetime.UTC)
 
@@ -381,3 +381,22 @@ def test_the_metrics_port_is_optional(value: str, port: int | None) -> None:
 def test_the_last_port_is_refused_since_the_scanner_needs_the_next_one() -> None:
     with pytest.raises(errors.ConfigurationError, match="CREDSYNC_METRICS_PORT"):
         _core(CREDSYNC_METRICS_PORT="65535")
+
+
+def test_the_holds_gauge_counts_holds_in_force_by_kind(database: db.Database) -> None:
+    # Given a refusal, two throttled learners, and a cooldown that is already over
+    book = cooldowns.Cooldowns(database, cache_s=0)
+    soon = time.time() + 60
+    book.record("http://c#refused:GET /api/v2/credentials/", soon, "HTTP 403", "refused")
+    book.record("http://c#learner:ada", soon, "HTTP 429", "learner_throttle")
+    book.record("http://c#learner:bob", soon, "HTTP 429", "learner_throttle")
+    book.record("http://c", time.time() - 1, "HTTP 503", "retry_after")
+    # When the collector is scraped
+    registry = _scrape(metrics.OutboxCollector(database, lambda: None))
+    # Then each kind is counted, and the ended cooldown is not
+    value = registry.get_sample_value
+    assert {k: value("credsync_holds", {"kind": k}) for k in metrics.HOLD_KINDS} == {
+        "retry_after": 0,
+        "learner_throttle": 2,
+        "refused": 1,
+    }

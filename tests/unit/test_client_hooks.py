@@ -22,13 +22,17 @@ class Book:
 
     def __init__(self) -> None:
         self.entries: dict[str, tuple[float, str]] = {}
+        self.kinds: dict[str, str] = {}
 
     def until(self, destination: str) -> float | None:
         found = self.entries.get(destination)
         return found[0] if found and found[0] > time.time() else None
 
-    def record(self, destination: str, until: float, reason: str) -> None:
+    def record(self, destination: str, until: float, reason: str, kind: str = "retry_after") -> bool:
+        started = self.until(destination) is None
         self.entries[destination] = (until, reason)
+        self.kinds[destination] = kind
+        return started
 
 
 @pytest.fixture

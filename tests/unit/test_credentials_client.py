@@ -192,7 +192,7 @@ def test_a_401_drops_the_token_fetches_a_new_one_and_repeats_the_request_once(
     assert answer == {"uuid": "u1"}
 
 
-def test_a_second_401_raises_an_http_error_after_exactly_two_token_fetches(
+def test_a_second_401_is_a_refusal_after_exactly_two_token_fetches(
     client: credentials.CredentialsClient, http: responses.RequestsMock
 ) -> None:
     # Given a service that rejects every token
@@ -200,12 +200,13 @@ def test_a_second_401_raises_an_http_error_after_exactly_two_token_fetches(
     http.post(CREDENTIALS_API + "credentials/", status=401, json={"detail": "no"})
 
     # When a credential is posted
-    with pytest.raises(errors.CredentialsHTTPError) as raised:
+    with pytest.raises(errors.CredentialsRefused) as raised:
         client.post_credential(AWARD)
 
-    # Then the 401 surfaces after one refresh and one repeat
+    # Then a 401 with a fresh token is a refusal of that kind of call, after one refresh and one repeat
     assert raised.value.status == 401
-    assert raised.value.method == "POST"
+    assert raised.value.destination.endswith("#refused:POST /api/v2/credentials/")
+    assert "JWT_ISSUERS" in str(raised.value)
     assert len(calls_to(http, TOKEN_URL)) == 2
     assert len(calls_to(http, CREDENTIALS_API + "credentials/")) == 2
 
@@ -760,3 +761,86 @@ def test_a_netrc_entry_for_the_credentials_host_does_not_replace_the_jwt(
 
     # Then the request still carries the JWT, not Basic credentials
     assert authorization_of(calls_to(http, CREDENTIALS_API + "credentials/")[0]) == "JWT token-1"
+
+
+# -- GET course_certificates/<course_id>/ (issue 10, item 5) ------------------------------------------
+
+CONFIGURATION = {
+    "id": 7,
+    "site": 1,
+    "course_id": "course-v1:edX+DemoX+2026",
+    "course_run": "course-v1:edX+DemoX+2026",
+    "certificate_type": "professional",
+    "certificate_available_date": None,
+    "is_active": True,
+}
+
+
+def test_get_course_certificate_configuration_answers_the_stored_certificate_under_a_quoted_key(
+    client: credentials.CredentialsClient, http: responses.RequestsMock
+) -> None:
+    # Given Credentials holds a configuration for the run
+    given_tokens(http, "token-1")
+    url = CREDENTIALS_API + "course_certificates/course-v1%3AedX%2BDemoX%2B2026/"
+    http.get(url, json=CONFIGURATION)
+
+    # When it is read
+    found = client.get_course_certificate_configuration("course-v1:edX+DemoX+2026")
+
+    # Then the answer is the stored certificate, read with the service token at the key quoted as one
+    # path segment (a bare ':' would read as a URL scheme)
+    assert found == CONFIGURATION
+    [call] = calls_to(http, url)
+    assert call.request.method == "GET"
+    assert authorization_of(call) == "JWT token-1"
+
+
+def test_get_course_certificate_configuration_keeps_a_slashed_key_in_one_path_segment(
+    client: credentials.CredentialsClient, http: responses.RequestsMock
+) -> None:
+    # Given an old-style key with slashes
+    given_tokens(http, "token-1")
+    url = CREDENTIALS_API + "course_certificates/edX%2FDemoX%2F2026/"
+    http.get(url, json={**CONFIGURATION, "course_id": "edX/DemoX/2026"})
+
+    # When it is read, Then it went to one quoted segment
+    found = client.get_course_certificate_configuration("edX/DemoX/2026")
+    assert found is not None
+    assert found["course_id"] == "edX/DemoX/2026"
+    assert len(calls_to(http, url)) == 1
+
+
+def test_get_course_certificate_configuration_answers_none_on_a_404(
+    client: credentials.CredentialsClient, http: responses.RequestsMock
+) -> None:
+    # Given Credentials answers 404 with an HTML page (no such run, or a key with a '.': SPEC §5.7)
+    given_tokens(http, "token-1")
+    http.get(
+        CREDENTIALS_API + "course_certificates/course-v1%3AMITx%2B6.003x%2B2026/",
+        status=404,
+        body="<html><body>Not Found</body></html>",
+        content_type="text/html",
+    )
+
+    # When it is read, Then there is no configuration to report (not an error)
+    assert client.get_course_certificate_configuration("course-v1:MITx+6.003x+2026") is None
+
+
+@pytest.mark.parametrize("status", [400, 500, 503])
+def test_get_course_certificate_configuration_raises_on_any_other_error_status(
+    client: credentials.CredentialsClient, http: responses.RequestsMock, status: int
+) -> None:
+    # Given Credentials fails the read
+    given_tokens(http, "token-1")
+    http.get(
+        CREDENTIALS_API + "course_certificates/course-v1%3AedX%2BDemoX%2B2026/",
+        status=status,
+        body="<html>Server Error</html>",
+        content_type="text/html",
+    )
+
+    # When it is read, Then the HTTP error is raised with its status
+    with pytest.raises(errors.CredentialsHTTPError) as caught:
+        client.get_course_certificate_configuration("course-v1:edX+DemoX+2026")
+    assert caught.value.status == status
+    assert caught.value.method == "GET"

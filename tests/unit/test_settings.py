@@ -43,7 +43,7 @@ def test_the_environment_is_read(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.mark.parametrize("missing", sorted(REQUIRED))
 def test_a_missing_required_variable_is_named(missing: str) -> None:
-    with pytest.raises(errors.ConfigurationError, match=f"{missing}: Field required"):
+    with pytest.raises(errors.ConfigurationError, match=f"{missing}(: Field)? required"):
         settings.load({k: v for k, v in REQUIRED.items() if k != missing})
 
 
@@ -96,3 +96,43 @@ def test_programs_without_certificates_is_a_comma_separated_list_where_all_means
 
 def test_the_core_settings_need_only_the_database() -> None:
     assert settings.load_core({"DATABASE_URL": REQUIRED["DATABASE_URL"]}).queue_name == "credsync"
+
+
+SIGNING = {
+    "DATABASE_URL": REQUIRED["DATABASE_URL"],
+    "CREDENTIALS_URL": REQUIRED["CREDENTIALS_URL"],
+    "LMS_JWT_ISSUER": "https://lms.example.com/oauth2",
+    "LMS_JWT_AUDIENCE": "lms-key",
+}
+
+
+def test_a_signing_key_replaces_the_oauth_client() -> None:
+    from tests import keys
+
+    config = settings.load({**SIGNING, "LMS_JWT_PRIVATE_SIGNING_JWK": keys.private_jwk()})
+    assert config.signs_tokens
+    assert config.lms_jwt_algorithm == "RS512"
+    assert config.credentials_service_username == "credentials_service_user"
+    secret = settings.load({**SIGNING, "LMS_JWT_SECRET_KEY": keys.SECRET})
+    assert secret.lms_jwt_algorithm == "HS256"
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"LMS_JWT_ISSUER": ""}, "LMS_JWT_ISSUER is required to sign tokens"),
+        (
+            {"LMS_JWT_PRIVATE_SIGNING_JWK": '{"kty": "RSA", "n": "x", "e": "AQAB"}'},
+            "private RSA JSON web key",
+        ),
+        ({"LMS_JWT_PRIVATE_SIGNING_JWK": "not json"}, "LMS_JWT_PRIVATE_SIGNING_JWK"),
+        ({"LMS_JWT_SECRET_KEY": "s", "LMS_JWT_SIGNING_ALGORITHM": "RS512"}, "does not fit the key"),
+        ({"LMS_JWT_SECRET_KEY": "s", "LMS_JWT_SIGNING_ALGORITHM": "none"}, "LMS_JWT_SIGNING_ALGORITHM"),
+    ],
+)
+def test_a_wrong_signing_configuration_is_named(overrides: dict[str, str], message: str) -> None:
+    base = (
+        {**SIGNING, "LMS_JWT_SECRET_KEY": "s"} if "LMS_JWT_PRIVATE_SIGNING_JWK" not in overrides else SIGNING
+    )
+    with pytest.raises(errors.ConfigurationError, match=message):
+        settings.load({**base, **overrides})

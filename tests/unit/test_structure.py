@@ -48,3 +48,19 @@ def test_every_query_named_in_the_code_exists_and_every_query_is_used() -> None:
     defined = set(queries.names())
     assert used - defined == set()
     assert defined - used == set()
+
+
+def test_the_map_of_a_rows_life_names_only_modules_that_exist() -> None:
+    import worker
+
+    named = set(re.findall(r"``(worker(?:\.[a-z_]+)+)", worker.__doc__ or ""))
+    assert len(named) > 10
+    for dotted in named:
+        parts = dotted.split(".")
+        # The longest prefix that is a module or a package; what follows is a name inside it.
+        found = any(
+            (ROOT.joinpath(*parts[:n]).with_suffix(".py")).is_file()
+            or (ROOT.joinpath(*parts[:n]) / "__init__.py").is_file()
+            for n in range(len(parts), 1, -1)
+        )
+        assert found, f"worker/__init__.py names {dotted}, which does not exist"

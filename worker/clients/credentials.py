@@ -2,11 +2,19 @@
 
 What the caller must know:
 
-* Every request carries ``Authorization: JWT <token>``. The token comes from the OAuth2
-  client-credentials grant (``token_type=jwt``) at a token URL derived from ``OAUTH_URL`` as
-  edx-rest-api-client does (SPEC §5.2). One token is cached per client, shared by all threads,
-  until 5 s before it expires; a 401 from the API drops it, fetches a new one and repeats the
-  request once (upstream never re-authenticated).
+* Every request carries ``Authorization: JWT <token>`` (DESIGN "Whose token"). With a
+  ``tokens.Signer`` (``LMS_JWT_*``), writes go with the service user's token and a learner's
+  credentials are read with a token signed for that learner, as the LMS does. Otherwise the
+  token comes from the OAuth2 client-credentials grant (``token_type=jwt``) at a token URL derived
+  from ``OAUTH_URL`` as edx-rest-api-client does (SPEC §5.2), and reads use it too. The service
+  token is cached, shared by all threads, until shortly before it expires; a 401 drops it, gets
+  a new one and repeats the request once (upstream never re-authenticated).
+* A refusal is not a failure of the row: a 403, or a 401 with a freshly issued token, means
+  Credentials refuses that kind of call, and no retry changes it. It raises
+  ``errors.CredentialsRefused`` and, with a hold book, holds that kind of call for
+  ``REFUSAL_RECHECK_S`` (one ERROR line per pause, with the fix); rows that meet a hold wait
+  without using an attempt, and the first call after it asks again. A 429 on a learner's own
+  read holds that learner's reads only (``Retry-After``), never other learners or the writes.
 * Failures are translated here and nowhere else: no usable answer (connection refused or reset,
   timeout, too many redirects, invalid JSON, an unusable token answer) raises
   ``errors.CredentialsUnavailable`` (``errors.CredentialsTokenError`` when the token endpoint
@@ -28,10 +36,10 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC
 from typing import Any, Protocol
-from urllib.parse import urljoin, urlsplit, urlunsplit
+from urllib.parse import quote, urljoin, urlsplit, urlunsplit
 
 import requests
 import requests.adapters
@@ -39,6 +47,7 @@ import requests.auth
 
 from worker import errors
 from worker import settings as worker_settings
+from worker.clients import advice, tokens
 
 DEFAULT_TIMEOUT_S = (3.05, 5.0)
 DEFAULT_USER_AGENT = "credsync/0.1"
@@ -46,6 +55,8 @@ DEFAULT_POOL_MAXSIZE = 16
 # edx-rest-api-client's ACCESS_TOKEN_EXPIRED_THRESHOLD_SECONDS: stop reusing a token this early.
 TOKEN_EXPIRY_MARGIN_S = 5.0
 ERROR_BODY_MAX_CHARS = 2_000
+#: How long a refused kind of call is held before the next row that needs it asks again.
+REFUSAL_RECHECK_S = 60.0
 # A `next` chain longer than this is a server bug, not a learner with 20,000 credentials.
 MAX_PAGES = 1_000
 
@@ -82,11 +93,28 @@ Observer = Callable[[str, str, "int | None", int, "str | None"], None]
 
 
 class CooldownBook(Protocol):
-    """Where services' requests to wait (429/503 with Retry-After) are kept, shared by processes."""
+    """Where holds are kept (Retry-After, learner throttles, refusals), shared by processes.
+
+    ``record`` returns whether it began a new pause of that scope.
+    """
 
     def until(self, destination: str) -> float | None: ...
 
-    def record(self, destination: str, until: float, reason: str) -> None: ...
+    def record(self, destination: str, until: float, reason: str, kind: str = ...) -> bool: ...
+
+
+#: Hold scopes and kinds (``worker.outbox.cooldowns`` keeps them; the client only names them).
+HOLD_RETRY_AFTER, HOLD_LEARNER, HOLD_REFUSED = "retry_after", "learner_throttle", "refused"
+
+
+def learner_scope(target: str, username: str) -> str:
+    """The hold scope of one learner's reads at ``target``."""
+    return f"{target}#learner:{username}"
+
+
+def refused_scope(target: str, call: str) -> str:
+    """The hold scope of one kind of call (``GET /api/v2/credentials/``) at ``target``."""
+    return f"{target}#refused:{call}"
 
 
 class CredentialsClient:
@@ -103,9 +131,10 @@ class CredentialsClient:
         self,
         *,
         credentials_url: str,
-        oauth_url: str,
-        client_id: str,
-        client_secret: str,
+        oauth_url: str | None = None,
+        client_id: str = "",
+        client_secret: str = "",
+        signer: tokens.Signer | None = None,
         org_urls: Mapping[str, str] | None = None,
         timeout: tuple[float, float] = DEFAULT_TIMEOUT_S,
         clock: Callable[[], float] = time.monotonic,
@@ -114,9 +143,12 @@ class CredentialsClient:
         observer: Observer | None = None,
         cooldowns: CooldownBook | None = None,
     ) -> None:
+        if oauth_url is None and signer is None:
+            raise ValueError("a CredentialsClient needs an OAuth token URL or a token signer")
         self.credentials_url = credentials_url
         self.org_urls: Mapping[str, str] = dict(org_urls or {})
-        self.token_url = token_url_from(oauth_url)
+        self.signer = signer
+        self.token_url = token_url_from(oauth_url) if oauth_url is not None else None
         self.client_id = client_id
         self._client_secret = _Secret(client_secret)
         self._timeout = timeout
@@ -139,15 +171,19 @@ class CredentialsClient:
         *,
         observer: Observer | None = None,
         cooldowns: CooldownBook | None = None,
+        signer: tokens.Signer | None = None,
     ) -> CredentialsClient:
-        """A client for ``CREDENTIALS_URL``, ``CREDENTIALS_ORG_URLS``, ``OAUTH_*`` and the HTTP timeouts."""
+        """A client for ``CREDENTIALS_URL``, ``CREDENTIALS_ORG_URLS``, the HTTP timeouts and either
+        ``signer`` (``LMS_JWT_*``) or ``OAUTH_*``."""
+        secret = settings.oauth_client_secret
         return cls(
             observer=observer,
             cooldowns=cooldowns,
+            signer=signer,
             credentials_url=settings.credentials_url,
-            oauth_url=settings.oauth_url,
-            client_id=settings.oauth_client_id,
-            client_secret=settings.oauth_client_secret.get_secret_value(),
+            oauth_url=None if signer is not None else settings.oauth_url,
+            client_id=settings.oauth_client_id or "",
+            client_secret=secret.get_secret_value() if secret is not None else "",
             org_urls=settings.credentials_org_urls,
             timeout=settings.http_timeout,
         )
@@ -155,7 +191,7 @@ class CredentialsClient:
     def __repr__(self) -> str:
         return (
             f"{type(self).__name__}(credentials_url={self.credentials_url!r}, "
-            f"token_url={self.token_url!r}, client_id={self.client_id!r})"
+            f"token_url={self.token_url!r}, client_id={self.client_id!r}, signer={self.signer!r})"
         )
 
     def __enter__(self) -> CredentialsClient:
@@ -190,9 +226,36 @@ class CredentialsClient:
         status: str = "awarded",
         only_visible: bool = True,
         program_uuid: str | None = None,
+        learner: tokens.Identity | None = None,
     ) -> list[dict[str, Any]]:
-        """A learner's credentials (``GET credentials/``), every page concatenated.
+        """A learner's credentials (``GET credentials/``), every page (see ``credential_pages``)."""
+        results: list[dict[str, Any]] = []
+        for page in self.credential_pages(
+            username=username,
+            credential_type=credential_type,
+            status=status,
+            only_visible=only_visible,
+            program_uuid=program_uuid,
+            learner=learner,
+        ):
+            results.extend(page)
+        return results
 
+    def credential_pages(
+        self,
+        *,
+        username: str,
+        credential_type: str | None = "program",
+        status: str = "awarded",
+        only_visible: bool = True,
+        program_uuid: str | None = None,
+        learner: tokens.Identity | None = None,
+    ) -> Iterator[list[dict[str, Any]]]:
+        """A learner's credentials (``GET credentials/``), one page at a time.
+
+        A caller that has what it needs stops iterating and no further page is read (each page
+        counts against the learner's throttle). With a signer and ``learner`` (the learner's
+        ``auth_user`` facts), every page is read with one token signed for that learner.
         Follows each page's ``next`` link (SPEC §8.6), always on the configured host: a link to
         another scheme or host (a proxy that hides the public origin) keeps only its path and
         query, so the token never leaves for a host we were not configured with.
@@ -204,23 +267,27 @@ class CredentialsClient:
             params["type"] = credential_type
         if program_uuid:
             params["program_uuid"] = program_uuid
+        as_learner = learner if self.signer is not None else None
         first_url = self.api_url("credentials/")
         url: str = first_url
         query: Mapping[str, str] | None = params
         seen: set[str] = set()
-        results: list[dict[str, Any]] = []
+        token: str | None = None
         for _ in range(MAX_PAGES):
-            response = self._call("GET", url, params=query)
+            if as_learner is not None and token is None:
+                assert self.signer is not None
+                token = self.signer.sign(as_learner)
+            response = self._call("GET", url, params=query, learner=as_learner, token=token)
             page_url = response.url or url
             seen.add(page_url)
             page = _json_object("GET", page_url, response)
             items = page.get("results")
             if not isinstance(items, list) or not all(isinstance(item, dict) for item in items):
                 raise _unusable_page(page_url, "no list of objects in results")
-            results.extend(items)
+            yield items
             link = page.get("next")
             if link is None or link == "":
-                return results
+                return
             if not isinstance(link, str):
                 raise _unusable_page(page_url, "a next link that is not a string")
             url, query = self._on_our_origin(urljoin(page_url, link), first_url), None
@@ -237,6 +304,23 @@ class CredentialsClient:
         url = self.api_url("course_certificates/")
         response = self._call("POST", url, json_body=body)
         return response.status_code, _json_object("POST", url, response)
+
+    def get_course_certificate_configuration(self, course_id: str) -> dict[str, Any] | None:
+        """The run's course certificate configuration (``GET course_certificates/<course_id>/``), or
+        None when Credentials answers 404.
+
+        A 404 is not proof that the run has none: the real service answers 404 for every key
+        containing a ``.`` (its lookup pattern stops at a dot, SPEC §5.7), so only a key without
+        ``.`` or ``/`` can be looked up. The key is quoted as one path segment.
+        """
+        url = self.api_url("course_certificates/" + quote(course_id, safe="") + "/")
+        try:
+            response = self._call("GET", url)
+        except errors.CredentialsHTTPError as exc:
+            if exc.status == 404:
+                return None
+            raise
+        return _json_object("GET", url, response)
 
     def close(self) -> None:
         """Close every session this client opened; a later call opens new ones."""
@@ -255,34 +339,103 @@ class CredentialsClient:
         *,
         params: Mapping[str, str] | None = None,
         json_body: Mapping[str, Any] | None = None,
+        learner: tokens.Identity | None = None,
+        token: str | None = None,
     ) -> requests.Response:
-        """One authenticated API request, repeated once with a new token after a 401."""
+        """One authenticated API request.
+
+        With ``learner`` it goes with ``token`` (signed for that learner); otherwise with the
+        service token, and a 401 gets a new one and repeats the request once.
+        """
         target = destination(url)
-        if self._cooldowns is not None and (until := self._cooldowns.until(target)) is not None:
-            raise errors.CredentialsCoolingDown(target, until, "an earlier answer asked to wait")
+        call = f"{method} {_route(url)}"
+        self._check_holds(target, call, learner)
         headers: dict[str, str] = {}
         data: bytes | None = None
         if json_body is not None:
             # Serialised here so a value JSON cannot hold is a TypeError (a bug), not a network failure.
             data = json.dumps(dict(json_body), allow_nan=False).encode()
             headers["Content-Type"] = "application/json"
-        token = self._access_token()
+        if learner is None or token is None:
+            learner, token = None, self._service_token(target)
         response = self._send(method, url, params=params, data=data, headers=headers, auth=_JwtAuth(token))
-        if response.status_code == 401:
-            _log.info("%s %s answered HTTP 401; fetching a new token and repeating once", method, _path(url))
+        if response.status_code == 401 and learner is None:
+            _log.info("%s %s answered HTTP 401; getting a new token and repeating once", method, _path(url))
             self._forget_token(token)
-            token = self._access_token()
+            token = self._service_token(target)
             response = self._send(
                 method, url, params=params, data=data, headers=headers, auth=_JwtAuth(token)
             )
+        if response.status_code in (401, 403):
+            # The token was fresh: Credentials refuses this kind of call, whatever the row.
+            raise self._refused(target, call, response, learner)
         if not 200 <= response.status_code < 300:
             error = self._http_error(method, response.url or url, response)
             if self._cooldowns is not None and error.status in (429, 503) and error.retry_after_ms:
                 wait_s = error.retry_after_ms / 1000
-                reason = f"HTTP {error.status} with Retry-After {wait_s:.0f} s on {method} {_path(url)}"
-                self._cooldowns.record(target, time.time() + wait_s, reason)
+                reason = f"HTTP {error.status} with Retry-After {wait_s:.0f} s on {call}"
+                if learner is not None and error.status == 429:
+                    # A learner's throttle is that learner's (15 reads a minute on a default install).
+                    scope, kind = learner_scope(target, learner.username), HOLD_LEARNER
+                else:
+                    scope, kind = target, HOLD_RETRY_AFTER
+                self._cooldowns.record(scope, time.time() + wait_s, reason, kind)
             raise error
         return response
+
+    def _check_holds(self, target: str, call: str, learner: tokens.Identity | None) -> None:
+        """Raise when a hold covers this call: the service's, the refusal of this call, the learner's."""
+        if self._cooldowns is None:
+            return
+        if (until := self._cooldowns.until(target)) is not None:
+            raise errors.CredentialsCoolingDown(target, until, "an earlier answer asked to wait")
+        refused = refused_scope(target, call)
+        if (until := self._cooldowns.until(refused)) is not None:
+            raise errors.CredentialsRefused(refused, until, f"Credentials refused {call} earlier")
+        if learner is not None:
+            scope = learner_scope(target, learner.username)
+            if (until := self._cooldowns.until(scope)) is not None:
+                raise errors.CredentialsCoolingDown(scope, until, "this learner's reads are throttled")
+
+    def _refused(
+        self, target: str, call: str, response: requests.Response, learner: tokens.Identity | None
+    ) -> errors.CredentialsRefused:
+        """Hold ``call``: what refused it, with which token, and the fix."""
+        body = self._redact(response.text)[:ERROR_BODY_MAX_CHARS]
+        whose = "a learner's token" if learner is not None else "the service user's token"
+        fix = advice.for_refusal(
+            call, response.status_code, learner_token=learner is not None, signs=self.signer is not None
+        )
+        reason = (
+            f"Credentials refuses {call} with {whose}: HTTP {response.status_code} {body[:300]}. Fix: {fix}"
+        )
+        return self._hold_refused(refused_scope(target, call), reason, response.status_code)
+
+    def _hold_refused(self, scope: str, reason: str, status: int | None = None) -> errors.CredentialsRefused:
+        """Hold ``scope`` for ``REFUSAL_RECHECK_S``; one ERROR line when this begins a pause."""
+        until = time.time() + REFUSAL_RECHECK_S
+        started = True
+        if self._cooldowns is not None:
+            started = self._cooldowns.record(scope, until, reason, HOLD_REFUSED)
+        if started:
+            _log.error(
+                "holding %s: rows that need it wait (no attempt used) and go on by themselves once it is "
+                "fixed; asking again every %.0f s. %s",
+                scope,
+                REFUSAL_RECHECK_S,
+                reason,
+            )
+        return errors.CredentialsRefused(scope, until, reason, status=status)
+
+    def _service_token(self, target: str) -> str:
+        """The service user's token: signed here, or from the OAuth token endpoint."""
+        if self.signer is None:
+            return self._access_token()
+        try:
+            return self.signer.service_token()
+        except tokens.UnknownServiceUser as exc:
+            scope = refused_scope(target, "signing the service user's token")
+            raise self._hold_refused(scope, f"{exc}. Fix: {advice.UNKNOWN_SERVICE_USER}") from exc
 
     def _send(
         self,
@@ -350,11 +503,15 @@ class CredentialsClient:
 
     def _forget_token(self, value: str) -> None:
         """Drop the cached token if it is still ``value`` (another thread may have replaced it)."""
+        if self.signer is not None:
+            self.signer.forget(value)
+            return
         with self._token_lock:
             if self._token is not None and self._token.value == value:
                 self._token = None
 
     def _fetch_token(self) -> _Token:
+        assert self.token_url is not None, "no OAUTH_URL: tokens are signed"
         form = {
             "grant_type": "client_credentials",
             "client_id": self.client_id,
@@ -505,6 +662,19 @@ def destination(url: str) -> str:
 
 def _path(url: str) -> str:
     return urlsplit(url).path
+
+
+def _route(url: str) -> str:
+    """The kind of call a URL is: its API collection, with any resource id replaced by ``<id>``.
+
+    A refusal is about the kind of call (``GET /api/v2/course_certificates/<id>/``), not one key.
+    """
+    path = _path(url)
+    head, marker, rest = path.partition("/api/v2/")
+    collection, _, resource = rest.partition("/")
+    if not marker or not collection:
+        return path
+    return f"{head}/api/v2/{collection}/" + ("<id>/" if resource.strip("/") else "")
 
 
 def _ms_since(started: float) -> float:

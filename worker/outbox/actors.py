@@ -90,7 +90,7 @@ def execute_row(runtime: Runtime[Any], spec: handlers.TaskSpec[Any], row_id: int
     runtime.in_flight.add(row.id)
     attempt = _Attempt(runtime, spec, row)
     try:
-        with ledger.attempt_scope(row.id, row.attempt):
+        with ledger.attempt_scope(row.id, row.attempt, row.run):
             outcome = spec.execute(runtime.deps, row.payload)
     except errors.DeferredSyncError as exc:
         until = datetime.datetime.fromtimestamp(exc.until, datetime.UTC)

@@ -1,6 +1,6 @@
 """The delivery ledger: every HTTP request made for a row's attempt, written as it happens.
 
-The actor wrapper marks which row and attempt the current thread is running (``attempt_scope``);
+The actor wrapper marks which row, run and attempt the current thread is running (``attempt_scope``);
 the HTTP client reports each exchange to ``Ledger.record``, which writes it in its own
 transaction, so it survives a crash before the row's outcome is written.
 """
@@ -16,15 +16,15 @@ from worker import db
 
 log = logging.getLogger(__name__)
 
-_current: contextvars.ContextVar[tuple[int, int] | None] = contextvars.ContextVar(
+_current: contextvars.ContextVar[tuple[int, int, int] | None] = contextvars.ContextVar(
     "credsync_attempt", default=None
 )
 
 
 @contextlib.contextmanager
-def attempt_scope(row_id: int, attempt: int) -> Iterator[None]:
-    """Within this block, exchanges are recorded against ``row_id``'s attempt ``attempt``."""
-    token = _current.set((row_id, attempt))
+def attempt_scope(row_id: int, attempt: int, run: int = 1) -> Iterator[None]:
+    """Within this block, exchanges are recorded against ``row_id``'s attempt ``attempt`` of run ``run``."""
+    token = _current.set((row_id, attempt, run))
     try:
         yield
     finally:
@@ -43,7 +43,7 @@ class Ledger:
         current = _current.get()
         if current is None:
             return
-        row_id, attempt = current
+        row_id, attempt, run = current
         try:
             with self.database.statement() as cur:
                 db.execute(
@@ -51,6 +51,7 @@ class Ledger:
                     "delivery_record",
                     {
                         "outbox_id": row_id,
+                        "run": run,
                         "attempt": attempt,
                         "method": method,
                         "url": url,

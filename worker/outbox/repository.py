@@ -57,7 +57,9 @@ class Outbox:
             )
         if row is None:
             return None
-        return rows.Started(row["id"], row["task"], row["payload"], row["attempts"], row["ordering_key"])
+        return rows.Started(
+            row["id"], row["task"], row["payload"], row["attempts"], row["ordering_key"], row["run"]
+        )
 
     def status_of(self, row_id: int) -> tuple[rows.Status, int] | None:
         with self.database.statement() as cur:

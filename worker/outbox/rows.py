@@ -33,6 +33,8 @@ class Started:
     payload: dict[str, Any]
     attempt: int
     ordering_key: str = ""
+    #: 1, plus one per ``credsync retry``: the ledger tells a re-run's requests apart by it.
+    run: int = 1
 
 
 @dataclasses.dataclass(frozen=True)

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+from collections.abc import Sequence
 from typing import Any
 
 from worker import db
+from worker.clients import tokens
 
 
 @dataclasses.dataclass(frozen=True)
@@ -19,6 +21,14 @@ class CourseCertificateFacts:
     certificate_status: str | None
     date_override: datetime.datetime | None
     has_course_overview: bool
+
+
+@dataclasses.dataclass(frozen=True)
+class Learner:
+    """A user, with the facts a token signed for them carries."""
+
+    id: int
+    identity: tokens.Identity
 
 
 @dataclasses.dataclass(frozen=True)
@@ -64,8 +74,20 @@ class HostReader:
 
     def learner_id(self, username: str) -> int | None:
         """The learner's user id, or None when no user has that username."""
+        found = self.learner(username)
+        return None if found is None else found.id
+
+    def learner(self, username: str) -> Learner | None:
+        """The user named ``username`` (a learner, or the service user), or None when there is none."""
         row = self._one("host_learner", {"username": username})
-        return None if row is None else int(row["id"])
+        if row is None:
+            return None
+        return Learner(int(row["id"]), tokens.Identity(row["username"], row["email"], bool(row["is_staff"])))
+
+    def identity(self, username: str) -> tokens.Identity | None:
+        """What a token for ``username`` says, from ``auth_user``; None when there is no such user."""
+        found = self.learner(username)
+        return None if found is None else found.identity
 
     def course_certificate_facts(self, username: str, course_run_key: str) -> CourseCertificateFacts | None:
         """The learner's eligible certificate for the run; None when there is no such learner."""
@@ -110,3 +132,15 @@ class HostReader:
     def course_mode_slugs(self, course_key: str) -> list[str]:
         """One slug per course mode row of the run (a mode in two currencies appears twice)."""
         return [r["mode_slug"] for r in self._all("host_course_modes", {"course_key": course_key})]
+
+    def course_run_certificate_holder(
+        self, course_run_key: str, *, ineligible_modes: Sequence[str] = ()
+    ) -> tuple[int, str] | None:
+        """One learner (user id, username) holding an eligible certificate in the run, chosen
+        deterministically (downloadable first, then the certificate changed longest ago); None when
+        nobody does. ``ineligible_modes``: certificate modes that do not count (audit, ...)."""
+        row = self._one(
+            "host_course_run_certificate_holder",
+            {"course_run_key": course_run_key, "ineligible_modes": list(ineligible_modes)},
+        )
+        return None if row is None else (int(row["user_id"]), row["username"])
