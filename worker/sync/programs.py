@@ -46,7 +46,15 @@ class _Progress:
     server_errors: list[dict[str, Any]] = dataclasses.field(default_factory=list)
 
     def details(self, **extra: Any) -> dict[str, Any]:
-        return {"user_id": self.user_id, self.verb: self.written, "rejected": self.rejected, **extra}
+        """What the row did so far; failures not yet final (no answer, 5xx) only when there are some."""
+        noted = {"unreachable": self.unreachable, "server_errors": self.server_errors}
+        return {
+            "user_id": self.user_id,
+            self.verb: self.written,
+            "rejected": self.rejected,
+            **{k: v for k, v in noted.items() if v},
+            **extra,
+        }
 
 
 def award_program_certificates(
@@ -69,7 +77,10 @@ def award_program_certificates(
         return outcomes.Skipped(
             "no_completed_programs", "the learner has no completed programs", {"user_id": user_id}
         )
-    existing = _awarded_program_uuids(client, learner, set(completed), raise_on_error=False)
+    # Programs that never get a certificate need not be looked for (each page counts against the
+    # learner's read throttle).
+    wanted = set(completed) - set(rules.programs_without_certificates)
+    existing = _awarded_program_uuids(client, learner, wanted, raise_on_error=False)
     skip = set(existing) | set(rules.programs_without_certificates)
     new = sorted(set(completed) - skip)  # upstream's deterministic (lexicographic) order
     context = {
@@ -232,7 +243,7 @@ def _write_each(uuids: Sequence[str], progress: _Progress, write: Callable[[str]
         raise errors.TransientSyncError(
             f"Credentials did not take programs {failed} ({why}); the row will be retried and will send only "
             "what is still missing",
-            details=progress.details(unreachable=progress.unreachable, server_errors=progress.server_errors),
+            details=progress.details(),
         )
     if progress.rejected:
         answers = "; ".join(
