@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from tests import rig
 from tests.harness import Pipeline
 from worker import errors, outcomes, tasks
 from worker.emulator import server
@@ -177,7 +178,14 @@ def test_the_one_certificate_mode_is_configured_with_the_date_in_utc_iso_form(
     }
     assert [p["json"] for p in _config_posts(emulator)] == [body]
     assert isinstance(outcome, outcomes.Sent)
-    assert outcome.as_result() == {"outcome": "sent", **body, "http_status": 201}
+    assert outcome.as_result() == {
+        "outcome": "sent",
+        **body,
+        "http_status": 201,
+        "platform_mode": "verified",
+        "differs_from_platform_mode": False,
+        "type_known_by": "no_certificate",
+    }
     # And the service holds that configuration
     [configuration] = emulator.course_certificates()
     assert {k: configuration[k] for k in body} == body
@@ -321,9 +329,10 @@ def test_a_certificate_type_credentials_rejects_fails_permanently_quoting_the_an
             2000,
             id="503 with Retry-After",
         ),
+        # A refusal (401 with a fresh token, 403) is a misconfiguration: the row waits, no attempt used.
         pytest.param(
             server.Fault(method="POST", path_prefix=CONFIG_PATH, action="status", status=401),
-            errors.TransientSyncError,
+            errors.DeferredSyncError,
             None,
             id="401 twice",
         ),
@@ -334,14 +343,8 @@ def test_a_certificate_type_credentials_rejects_fails_permanently_quoting_the_an
             id="408",
         ),
         pytest.param(
-            server.Fault(method="POST", path_prefix="/oauth2/", action="status", status=503),
-            errors.TransientSyncError,
-            None,
-            id="token endpoint down",
-        ),
-        pytest.param(
             server.Fault(method="POST", path_prefix=CONFIG_PATH, action="status", status=403),
-            errors.PermanentSyncError,
+            errors.DeferredSyncError,
             None,
             id="403",
         ),
@@ -551,3 +554,10 @@ def test_a_subtask_row_with_a_date_out_of_utc_range_fails_at_once_naming_the_key
     assert (row["status"], row["attempts"]) == ("failed", 1)
     assert "certificate_available_date" in row["last_error"]
     assert _config_posts(emulator) == []
+
+
+def test_with_oauth_only_an_unavailable_token_endpoint_is_transient(database, platform, emulator) -> None:  # type: ignore[no-untyped-def]
+    platform.course_run(RUN, modes=("verified",))
+    emulator.add_fault(server.Fault(method="POST", path_prefix="/oauth2/", action="status", status=503))
+    with rig.client(database, emulator, signed=False) as client, pytest.raises(errors.TransientSyncError):
+        _configure(database, client, "2026-07-15T09:30:00Z")
