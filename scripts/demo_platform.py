@@ -46,13 +46,17 @@ PROGRAMS = [
     ),
 ]
 LEARNERS = 36
+SERVICE_USERNAME = "credentials_service_user"
 
 
 def load(database_url: str, emulator_url: str, seed: int) -> int:
     """Write the sample platform; every sync-worthy change commits its outbox rows with it."""
     rng = random.Random(seed)  # noqa: S311 - sample data, not secrets
     with admin.EmulatorAdmin(emulator_url) as credentials:
-        for uuid, _, courses in PROGRAMS:  # the program certificates configured in Credentials
+        # Credentials' catalog copy (synced from the catalog service) knows the course runs, and
+        # the program certificates are configured there.
+        credentials.add_course_runs(sorted(RUNS))
+        for uuid, _, courses in PROGRAMS:
             credentials.configure_program(
                 uuid, active=True, course_runs=[r for _, runs in courses for r, _ in runs]
             )
@@ -62,6 +66,11 @@ def load(database_url: str, emulator_url: str, seed: int) -> int:
             conn.execute(
                 "INSERT INTO credentials_credentialsapiconfig (enabled, enable_learner_issuance)"
                 " VALUES (true, true)"
+            )
+            # The LMS's Credentials service user: its row gives the claims of credsync's write token.
+            conn.execute(
+                "INSERT INTO auth_user (username, email, is_staff) VALUES (%s, %s, true)",
+                (SERVICE_USERNAME, f"{SERVICE_USERNAME}@lms.example.com"),
             )
             for key, mode in RUNS.items():
                 org = key.removeprefix("course-v1:").split("+")[0]

@@ -26,14 +26,19 @@ from worker.outbox import repository
 log = logging.getLogger("credsync")
 
 EXIT_OK, EXIT_PROBLEM, EXIT_USAGE, EXIT_DATABASE = 0, 1, 2, 3
-DEFAULT_EMULATOR_PORT = 18150
 #: In-flight actors get this long to finish after SIGTERM (the Procfile contract: exit within 10 s).
 WORKER_SHUTDOWN_TIMEOUT_MS = 9_000
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    given = list(sys.argv[1:] if argv is None else argv)
+    if given[:1] == ["emulator"]:
+        # The emulator has options of its own (keys, switches): its parser reads them all.
+        from worker.emulator import cli as emulator_cli
+
+        return emulator_cli.main(given[1:])
     parser = _parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(given)
     logs.configure(
         os.environ.get("CREDSYNC_LOG_FORMAT", "text"), os.environ.get("CREDSYNC_LOG_LEVEL", "INFO")
     )
@@ -65,10 +70,8 @@ def _parser() -> argparse.ArgumentParser:
         help="with --reference-host: host tables enqueue the upstream signals' tasks themselves",
     )
 
-    p = command("emulator", _emulator, "run the local Credentials + OAuth2 emulator")
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=DEFAULT_EMULATOR_PORT)
-    p.add_argument("--programs", help="JSON file: a list of {uuid, active, course_runs}")
+    # Listed for --help only: main() hands `credsync emulator ...` to the emulator's own parser.
+    command("emulator", _emulator, "run the local Credentials + OAuth2 emulator (credsync emulator --help)")
 
     p = command("worker", _worker, "run the Dramatiq workers (in their own session; one TERM forwarded)")
     p.add_argument("--processes", "-p", type=int, default=None, help="worker processes (default: CPUs)")
@@ -166,12 +169,9 @@ def _migrate(args: argparse.Namespace) -> int:
 
 
 def _emulator(args: argparse.Namespace) -> int:
-    from worker.emulator import server
+    from worker.emulator import cli as emulator_cli
 
-    argv = ["--host", args.host, "--port", str(args.port)]
-    if args.programs:
-        argv += ["--programs", args.programs]
-    return int(server.main(argv))
+    return emulator_cli.main([])
 
 
 def _worker(args: argparse.Namespace) -> int:

@@ -31,7 +31,21 @@ from worker.emulator import admin
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 CREDSYNC = str(BIN / "credsync")
-CLIENT_ID, CLIENT_SECRET = "credsync", "credsync-secret"
+#: The bench platform's JWT_AUTH: credsync signs its tokens as the LMS does (README "Connecting to
+#: Credentials"), and the emulator trusts the key, as a Credentials install trusts its LMS.
+JWT_ISSUER, JWT_AUDIENCE = "http://lms.bench/oauth2", "lms-key"
+SERVICE_USERNAME = "credentials_service_user"
+
+
+def signing_jwk() -> str:
+    """A fresh RSA private JWK (JSON), the platform's JWT_PRIVATE_SIGNING_JWK for one bench run."""
+    import json
+
+    import jwt.algorithms
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    return json.dumps({**json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(key)), "kid": "credsync-bench"})
 
 
 def server_url() -> str:
@@ -221,9 +235,15 @@ class Emulator:
     def __init__(self, log_dir: Path) -> None:
         port = free_port()
         self.url = f"http://127.0.0.1:{port}"
-        self.process = Process(
-            "emulator", f"exec {shlex.quote(CREDSYNC)} emulator --port {port}", os.environ, log_dir
+        self.jwk = signing_jwk()
+        key_file = log_dir / "emulator-jwk.json"
+        key_file.touch(mode=0o600)
+        key_file.write_text(self.jwk)
+        command = (
+            f"exec {shlex.quote(CREDSYNC)} emulator --port {port} --issuer {JWT_ISSUER} "
+            f"--audience {JWT_AUDIENCE} --jwt-signing-jwk-file {shlex.quote(str(key_file))}"
         )
+        self.process = Process("emulator", command, os.environ, log_dir)
         self.admin = admin.EmulatorAdmin(self.url)
         self.admin.wait_until_ready(20)
 
@@ -240,7 +260,9 @@ class System:
         self.emulator = emulator
         self.log_dir = log_dir
         self.queue = f"credsync-bench-{uuid.uuid4().hex[:8]}"
-        inherited = {k: v for k, v in os.environ.items() if not k.startswith("CREDSYNC_")}
+        inherited = {
+            k: v for k, v in os.environ.items() if not k.startswith(("CREDSYNC_", "OAUTH_", "LMS_JWT_"))
+        }
         self.env: dict[str, str] = {
             **inherited,
             "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
@@ -248,9 +270,9 @@ class System:
             "DATABASE_URL": database_url,
             "BROKER_URL": redis_url(),
             "CREDENTIALS_URL": emulator.url,
-            "OAUTH_URL": emulator.url,
-            "OAUTH_CLIENT_ID": CLIENT_ID,
-            "OAUTH_CLIENT_SECRET": CLIENT_SECRET,
+            "LMS_JWT_ISSUER": JWT_ISSUER,
+            "LMS_JWT_AUDIENCE": JWT_AUDIENCE,
+            "LMS_JWT_PRIVATE_SIGNING_JWK": emulator.jwk,
             "CREDSYNC_QUEUE": self.queue,
             **settings,
         }

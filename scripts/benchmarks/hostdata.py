@@ -47,7 +47,8 @@ def prepare(database_url: str, emulator: admin.EmulatorAdmin) -> None:
 
 
 def prepare_emulator(emulator: admin.EmulatorAdmin) -> None:
-    """The programs' certificates configured in Credentials."""
+    """Credentials' catalog copy of the course runs, and the programs' certificates configured there."""
+    emulator.add_course_runs([run_key(index) for index in range(DATE_RUNS)])
     for index in range(PROGRAMS):
         emulator.configure_program(program_uuid(index), active=True, course_runs=program_runs(index))
 
@@ -60,6 +61,11 @@ def prepare_host(database_url: str) -> None:
         conn.execute(
             "INSERT INTO credentials_credentialsapiconfig (enabled, enable_learner_issuance)"
             " VALUES (true, true)"
+        )
+        # The service user: its auth_user row gives the claims of the write token credsync signs.
+        conn.execute(
+            "INSERT INTO auth_user (username, email, is_staff) VALUES (%s, %s, true)",
+            ("credentials_service_user", "credentials_service_user@lms.bench"),
         )
         for index in range(DATE_RUNS):
             with_date = index >= LEARNER_RUNS

@@ -16,6 +16,8 @@ from typing import Any
 import pytest
 import redis
 
+from tests import keys
+
 ROOT = Path(__file__).resolve().parents[2]
 REDIS_URL = os.environ.get("CREDSYNC_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
@@ -82,17 +84,18 @@ class System:
 
 
 @pytest.fixture
-def system(database_url: str, emulator: Any, tmp_path: Path) -> Iterator[System]:
+def system(database_url: str, emulator: Any, platform: Any, tmp_path: Path) -> Iterator[System]:
     queue = f"credsync-acc-{uuid.uuid4().hex[:8]}"
+    platform.service_user()  # its auth_user row gives the claims of the write token credsync signs
     env = {
-        **os.environ,
+        **{k: v for k, v in os.environ.items() if not k.startswith(("OAUTH_", "LMS_JWT_"))},
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
         "DATABASE_URL": database_url,
         "BROKER_URL": REDIS_URL,
         "CREDENTIALS_URL": emulator.url,
-        "OAUTH_URL": emulator.url,
-        "OAUTH_CLIENT_ID": "credsync",
-        "OAUTH_CLIENT_SECRET": "credsync-secret",
+        "LMS_JWT_ISSUER": keys.ISSUER,
+        "LMS_JWT_AUDIENCE": keys.AUDIENCE,
+        "LMS_JWT_PRIVATE_SIGNING_JWK": keys.private_jwk(),
         "CREDSYNC_QUEUE": queue,
         "CREDSYNC_MIN_BACKOFF_MS": "200",
         "CREDSYNC_MAX_BACKOFF_MS": "1000",
@@ -104,9 +107,9 @@ def system(database_url: str, emulator: Any, tmp_path: Path) -> Iterator[System]
         system.stop()
     system.kill()
     client = redis.Redis.from_url(REDIS_URL)
-    keys = list(client.scan_iter(f"dramatiq:*{queue}*"))
-    if keys:
-        client.delete(*keys)
+    leftovers = list(client.scan_iter(f"dramatiq:*{queue}*"))
+    if leftovers:
+        client.delete(*leftovers)
     client.close()
 
 

@@ -11,7 +11,7 @@ import requests
 from prometheus_client import parser
 
 from tests.acceptance.conftest import System, wait_for
-from tests.acceptance.test_procfile import _host_awards, _rows, _setup_platform
+from tests.acceptance.test_procfile import _catalog, _host_awards, _rows, _setup_platform  # noqa: F401 (_catalog: autouse fixture)
 from worker.emulator import server
 
 SCRAPE_DEADLINE_S = 30

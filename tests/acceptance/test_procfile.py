@@ -5,12 +5,19 @@ from __future__ import annotations
 from typing import Any
 
 import psycopg
+import pytest
 
 from tests.acceptance.conftest import System, wait_for
 from tests.platform import Platform
 from worker.emulator import server
 
 RUN = "course-v1:edX+DemoX+2026"
+
+
+@pytest.fixture(autouse=True)
+def _catalog(emulator: server.Emulator) -> None:
+    """Credentials' catalog copy knows the run (a course-run award for another run answers 400)."""
+    emulator.add_course_runs([RUN])
 
 
 def _host_awards(database_url: str, usernames: list[str], *, status: str = "downloadable") -> list[int]:

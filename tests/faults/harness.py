@@ -748,10 +748,13 @@ def certificate_status(learner_index: int, run_index: int) -> str:
 
 
 def add_course_runs(system: System, runs: Iterable[str] = RUNS) -> None:
+    """The runs on the host, and in Credentials' catalog copy (else a course-run award answers 400)."""
+    runs = list(runs)
     with system.sql() as conn:
         platform = Platform(conn)
         for run in runs:
             platform.course_run(run)
+    system.emulator.add_course_runs(runs)
 
 
 def host_awards(

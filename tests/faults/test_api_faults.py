@@ -73,7 +73,7 @@ def test_with_a_short_retry_budget_rows_fail_with_a_clear_error_and_retry_brings
     for row in rows:
         assert "answered HTTP 500" in row["last_error"], row
         assert CREDENTIALS in row["last_error"], row
-        assert "injected" in row["last_error"], row
+        assert "(an HTML page: Server Error" in row["last_error"], row
 
     # When Credentials recovers and an operator retries every failed row
     system.emulator.clear_faults()

@@ -35,6 +35,7 @@ def _rss_mb(pids: list[int]) -> float:
 
 def _host_backlog(system: harness.System, rows: int) -> None:
     """As many learners, certificates and outbox rows as asked, written in host transactions of 1,000."""
+    system.emulator.add_course_runs([RUN])  # Credentials' catalog copy knows the run
     with psycopg.connect(system.url) as conn:
         conn.execute(
             "INSERT INTO course_overviews_courseoverview (id, org, certificates_display_behavior)"

@@ -844,3 +844,20 @@ def test_get_course_certificate_configuration_raises_on_any_other_error_status(
         client.get_course_certificate_configuration("course-v1:edX+DemoX+2026")
     assert caught.value.status == status
     assert caught.value.method == "GET"
+
+
+def test_an_html_error_page_is_told_by_its_title_not_its_markup(
+    client: credentials.CredentialsClient, http: responses.RequestsMock
+) -> None:
+    # Given Credentials answering a 500 with Django's HTML error page (as the real service does)
+    given_tokens(http, "token-1")
+    page = (
+        "<!DOCTYPE html><html><head><title>Server Error | Credentials</title></head><body>...</body></html>"
+    )
+    http.post(CREDENTIALS_API + "credentials/", status=500, body=page, content_type="text/html")
+    # When a credential is posted
+    with pytest.raises(errors.CredentialsHTTPError) as raised:
+        client.post_credential(AWARD)
+    # Then the error names the page by its title
+    assert raised.value.body == "(an HTML page: Server Error | Credentials)"
+    assert str(raised.value).endswith("answered HTTP 500: (an HTML page: Server Error | Credentials)")

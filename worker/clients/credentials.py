@@ -31,9 +31,11 @@ from __future__ import annotations
 
 import dataclasses
 import email.utils
+import html
 import json
 import logging
 import math
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -61,6 +63,7 @@ REFUSAL_RECHECK_S = 60.0
 MAX_PAGES = 1_000
 
 _REDACTED = "[redacted]"
+_HTML_TITLE = re.compile(r"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
 
 _log = logging.getLogger(__name__)
 
@@ -542,7 +545,7 @@ class CredentialsClient:
     # -- errors --------------------------------------------------------------------------------
 
     def _http_error(self, method: str, url: str, response: requests.Response) -> errors.CredentialsHTTPError:
-        body = self._redact(response.text)[:ERROR_BODY_MAX_CHARS]
+        body = self._redact(_readable_body(response))[:ERROR_BODY_MAX_CHARS]
         retry_after_ms = _retry_after_ms(response.headers.get("Retry-After"), now_s=time.time())
         return errors.CredentialsHTTPError(method, url, response.status_code, body, retry_after_ms)
 
@@ -604,6 +607,15 @@ def _json_object(method: str, url: str, response: requests.Response) -> dict[str
             f"{method} {url} failed: the HTTP {response.status_code} answer is JSON but not an object"
         )
     return answer
+
+
+def _readable_body(response: requests.Response) -> str:
+    """The answer's text for a message: a page of HTML (Django's 5xx pages) by its title only."""
+    if "html" not in response.headers.get("Content-Type", "").lower():
+        return response.text
+    found = _HTML_TITLE.search(response.text)
+    title = " ".join(found.group(1).split()) if found else ""
+    return f"(an HTML page{': ' + html.unescape(title) if title else ''})"
 
 
 def _unusable_page(url: str, what: str) -> errors.CredentialsUnavailable:

@@ -19,6 +19,7 @@ from worker.emulator import (
     faults,
     oauth,
     recorder,
+    routes,
     state,
     tokens,
     transport,
@@ -27,11 +28,14 @@ from worker.emulator import (
 )
 from worker.emulator.faults import Fault
 
-__all__ = ["DEFAULT_PORT", "Emulator", "Fault", "main"]
+__all__ = ["COURSE_CERTIFICATES_PATH", "CREDENTIALS_PATH", "DEFAULT_PORT", "Emulator", "Fault", "main"]
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_PORT = 18150
+#: The API paths clients call (fault rules match them by prefix).
+CREDENTIALS_PATH = f"{routes.API_ROOT}{routes.CREDENTIALS}/"
+COURSE_CERTIFICATES_PATH = f"{routes.API_ROOT}{routes.COURSE_CERTIFICATES}/"
 # How often the serving loop checks for stop(): bounds how long stopping takes.
 POLL_INTERVAL_S = 0.05
 STOP_TIMEOUT_S = 1.0
