@@ -59,7 +59,12 @@ QUERIES = {
         "SELECT * FROM credsync.outbox_failed ORDER BY finished_at DESC, id DESC LIMIT 20",
         "outbox_failed_idx",
     ),
-    "stuck": ("SELECT * FROM credsync.outbox_stuck", "outbox_in_flight_lease_idx"),
+    # Either partial index of unfinished rows keeps history out: which one the planner takes for this
+    # tiny set depends on the statistics of the moment (seen once under a loaded full run).
+    "stuck": (
+        "SELECT * FROM credsync.outbox_stuck",
+        ("outbox_in_flight_lease_idx", "outbox_unfinished_key_idx"),
+    ),
     "waiting": ("SELECT * FROM credsync.outbox_waiting", "outbox_waiting_idx"),
 }
 
@@ -68,7 +73,8 @@ def _check_views_use_their_indexes(sql: Any, rows: int) -> None:
     _fill(sql, rows)
     for what, (query, index) in QUERIES.items():
         plan = _plan(sql, query)
-        assert index in plan, f"{what}: expected {index} in {plan}"
+        allowed = (index,) if isinstance(index, str) else index
+        assert any(name in plan for name in allowed), f"{what}: expected one of {allowed} in {plan}"
         assert '"Node Type": "Seq Scan"' not in plan, f"{what} scans the table: {plan}"
     # And they answer
     history = sql.execute(QUERIES["learner history"][0]).fetchall()

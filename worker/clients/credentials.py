@@ -40,7 +40,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC
-from typing import Any, Protocol
+from typing import Any, Protocol, TypedDict, Unpack
 from urllib.parse import quote, urljoin, urlsplit, urlunsplit
 
 import requests
@@ -93,6 +93,16 @@ class _Token:
 
 Observer = Callable[[str, str, "int | None", int, "str | None"], None]
 """Told of every HTTP exchange: method, URL, status (None: no answer), duration in ms, error."""
+
+
+class CredentialQuery(TypedDict, total=False):
+    """The filters of a credentials listing, and whose token reads it (``credential_pages``)."""
+
+    credential_type: str | None
+    status: str
+    only_visible: bool
+    program_uuid: str | None
+    learner: tokens.Identity | None
 
 
 class CooldownBook(Protocol):
@@ -221,28 +231,9 @@ class CredentialsClient:
         response = self._call("POST", url, json_body=body)
         return _json_object("POST", url, response)
 
-    def list_credentials(
-        self,
-        *,
-        username: str,
-        credential_type: str | None = "program",
-        status: str = "awarded",
-        only_visible: bool = True,
-        program_uuid: str | None = None,
-        learner: tokens.Identity | None = None,
-    ) -> list[dict[str, Any]]:
+    def list_credentials(self, *, username: str, **query: Unpack[CredentialQuery]) -> list[dict[str, Any]]:
         """A learner's credentials (``GET credentials/``), every page (see ``credential_pages``)."""
-        results: list[dict[str, Any]] = []
-        for page in self.credential_pages(
-            username=username,
-            credential_type=credential_type,
-            status=status,
-            only_visible=only_visible,
-            program_uuid=program_uuid,
-            learner=learner,
-        ):
-            results.extend(page)
-        return results
+        return [item for page in self.credential_pages(username=username, **query) for item in page]
 
     def credential_pages(
         self,
