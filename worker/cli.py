@@ -11,7 +11,6 @@ import contextlib
 import datetime
 import json
 import logging
-import os
 import pathlib
 import signal
 import subprocess
@@ -39,11 +38,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return emulator_cli.main(given[1:])
     parser = _parser()
     args = parser.parse_args(given)
-    logs.configure(
-        os.environ.get("CREDSYNC_LOG_FORMAT", "text"), os.environ.get("CREDSYNC_LOG_LEVEL", "INFO")
-    )
     command: Callable[[argparse.Namespace], int] = args.command
     try:
+        # Only the logging settings here: each command reads the rest, and only what it needs.
+        logging_config = settings.load_logging()
+        logs.configure(logging_config.log_format, logging_config.log_level)
         return command(args)
     except errors.ConfigurationError as exc:
         print(f"credsync: {exc}", file=sys.stderr)

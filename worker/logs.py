@@ -39,9 +39,9 @@ def formatter(log_format: str) -> logging.Formatter:
     return JsonFormatter() if log_format == "json" else logging.Formatter(TEXT_FORMAT)
 
 
-def configure(log_format: str, level: str = "INFO") -> None:
-    """Set up the root logger (processes credsync starts itself)."""
-    logging.basicConfig(level=level.upper(), format=TEXT_FORMAT, force=True)
+def configure(log_format: str, level: str) -> None:
+    """Set up the root logger (processes credsync starts itself); ``level`` as ``LogSettings`` has it."""
+    logging.basicConfig(level=level, format=TEXT_FORMAT, force=True)
     apply(log_format)
 
 

@@ -1,9 +1,12 @@
 """Frozen, validated settings read once from the environment.
 
-Two layers: ``CoreSettings`` is what every process needs (database, broker, outbox tuning);
-``Settings`` adds the Credentials service and OAuth2 client, needed where sync handlers run.
-``load_core()`` / ``load()`` turn any problem into ``ConfigurationError`` naming the variable,
-which the entry points print before exiting with status 2.
+Every variable credsync reads is a field here, its default a named constant written once. Three
+layers: ``LogSettings`` is how a process logs (all ``credsync`` reads before its command runs, so a
+command that needs no database needs no ``DATABASE_URL``); ``CoreSettings`` adds what every
+process needs (database, broker, outbox tuning); ``Settings`` adds the Credentials service and its
+OAuth2 client or signing key, needed where sync handlers run. ``load_logging()`` / ``load_core()`` /
+``load()`` turn any problem into ``ConfigurationError`` naming the variable, which the entry points
+print before exiting with status 2.
 
 Metrics are off unless ``CREDSYNC_METRICS_PORT`` is set; then nothing else binds a port, and
 ``CREDSYNC_METRICS_HOST`` (default ``127.0.0.1``, loopback only) is the address:
@@ -17,6 +20,7 @@ Metrics are off unless ``CREDSYNC_METRICS_PORT`` is set; then nothing else binds
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal, TypeVar
 from urllib.parse import urlsplit
@@ -43,6 +47,9 @@ DEFAULT_HTTP_READ_TIMEOUT_S = 5.0
 DEFAULT_ACTOR_TIME_LIMIT_MS = 300_000
 DEFAULT_METRICS_HOST = "127.0.0.1"
 DEFAULT_SERVICE_USERNAME = "credentials_service_user"
+DEFAULT_LOG_LEVEL = "INFO"
+LogFormat = Literal["text", "json"]
+DEFAULT_LOG_FORMAT: LogFormat = "text"
 
 _SCHEMA_NAME = r"^[A-Za-z_][A-Za-z0-9_]{0,62}$"
 Model = TypeVar("Model", bound=pydantic_settings.BaseSettings)
@@ -52,10 +59,25 @@ def _env(name: str) -> Any:
     return pydantic.Field(validation_alias=name)
 
 
-class CoreSettings(pydantic_settings.BaseSettings):
-    """What every credsync process needs: the database, the broker and the outbox tuning."""
+class LogSettings(pydantic_settings.BaseSettings):
+    """How a credsync process logs: its level (the ``credsync`` command's) and the line format."""
 
     model_config = pydantic_settings.SettingsConfigDict(frozen=True, extra="ignore", populate_by_name=False)
+
+    log_level: str = pydantic.Field(DEFAULT_LOG_LEVEL, validation_alias="CREDSYNC_LOG_LEVEL")
+    log_format: LogFormat = pydantic.Field(DEFAULT_LOG_FORMAT, validation_alias="CREDSYNC_LOG_FORMAT")
+
+    @pydantic.field_validator("log_level", mode="before")
+    @classmethod
+    def _level_name(cls, value: Any) -> Any:
+        # Any name the logging module knows, in any case (as logging.basicConfig took it before).
+        if isinstance(value, str) and value.strip().upper() in logging.getLevelNamesMapping():
+            return value.strip().upper()
+        raise ValueError("must be a log level: DEBUG, INFO, WARNING, ERROR or CRITICAL")
+
+
+class CoreSettings(LogSettings):
+    """What every credsync process needs: the database, the broker and the outbox tuning."""
 
     database_url: Annotated[str, pydantic.StringConstraints(min_length=1)] = _env("DATABASE_URL")
     broker_url: str = pydantic.Field(DEFAULT_BROKER_URL, validation_alias="BROKER_URL")
@@ -95,7 +117,6 @@ class CoreSettings(pydantic_settings.BaseSettings):
     actor_time_limit_ms: Annotated[int, pydantic.Field(ge=1_000)] = pydantic.Field(
         DEFAULT_ACTOR_TIME_LIMIT_MS, validation_alias="CREDSYNC_ACTOR_TIME_LIMIT_MS"
     )
-    log_format: Literal["text", "json"] = pydantic.Field("text", validation_alias="CREDSYNC_LOG_FORMAT")
     # The worker's and scanner's own bookkeeping (never a host's insert): "off" lets Postgres
     # acknowledge a commit before its WAL is on disk. A server crash can then undo the last
     # fraction of a second of status changes; those rows run again, which every effect allows.
@@ -315,6 +336,11 @@ def _load(model: type[Model], overrides: Mapping[str, Any] | None = None) -> Mod
         raise errors.ConfigurationError("invalid configuration: " + "; ".join(problems)) from None
     except (ValueError, TypeError) as exc:
         raise errors.ConfigurationError(f"invalid configuration: {exc}") from None
+
+
+def load_logging(overrides: Mapping[str, Any] | None = None) -> LogSettings:
+    """Read only ``LogSettings`` (``overrides`` by variable name, for tests): no other variable is needed."""
+    return _load(LogSettings, overrides)
 
 
 def load_core(overrides: Mapping[str, Any] | None = None) -> CoreSettings:

@@ -17,7 +17,14 @@ REQUIRED = {
 
 @pytest.fixture(autouse=True)
 def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in [*list(REQUIRED), "BROKER_URL", "CREDENTIALS_ORG_URLS", "CREDSYNC_MAX_RETRIES"]:
+    for name in [
+        *list(REQUIRED),
+        "BROKER_URL",
+        "CREDENTIALS_ORG_URLS",
+        "CREDSYNC_MAX_RETRIES",
+        "CREDSYNC_LOG_LEVEL",
+        "CREDSYNC_LOG_FORMAT",
+    ]:
         monkeypatch.delenv(name, raising=False)
 
 
@@ -59,6 +66,9 @@ def test_a_missing_required_variable_is_named(missing: str) -> None:
         ("CREDENTIALS_ORG_URLS", '{"edX": "ftp://x"}', "the URL for org 'edX'"),
         ("CREDSYNC_HOST_SCHEMA", "lms; drop table x", "CREDSYNC_HOST_SCHEMA"),
         ("CREDSYNC_SYNCHRONOUS_COMMIT", "local; drop table x", "CREDSYNC_SYNCHRONOUS_COMMIT"),
+        ("CREDSYNC_LOG_LEVEL", "LOUD", "CREDSYNC_LOG_LEVEL: Value error, must be a log level: DEBUG, INFO"),
+        ("CREDSYNC_LOG_LEVEL", "10", "CREDSYNC_LOG_LEVEL: Value error, must be a log level"),
+        ("CREDSYNC_LOG_FORMAT", "xml", "CREDSYNC_LOG_FORMAT"),
         (
             "CREDSYNC_MIN_BACKOFF_MS",
             "900000",
@@ -96,6 +106,41 @@ def test_programs_without_certificates_is_a_comma_separated_list_where_all_means
 
 def test_the_core_settings_need_only_the_database() -> None:
     assert settings.load_core({"DATABASE_URL": REQUIRED["DATABASE_URL"]}).queue_name == "credsync"
+
+
+def test_the_logging_settings_need_no_other_variable_and_default_to_info_as_text() -> None:
+    # Given no variable at all (DATABASE_URL included)
+    # When only the logging settings are read
+    config = settings.load_logging()
+    # Then they load, with their defaults
+    assert (config.log_level, config.log_format) == ("INFO", "text")
+
+
+@pytest.mark.parametrize(("raw", "level"), [("debug", "DEBUG"), (" Warning ", "WARNING"), ("ERROR", "ERROR")])
+def test_a_log_level_is_any_logging_level_name_in_any_case(raw: str, level: str) -> None:
+    # Given CREDSYNC_LOG_LEVEL spelled in any case
+    # When the logging settings and the core settings are read
+    logging_config = settings.load_logging({"CREDSYNC_LOG_LEVEL": raw, "CREDSYNC_LOG_FORMAT": "json"})
+    core = settings.load_core({"DATABASE_URL": REQUIRED["DATABASE_URL"], "CREDSYNC_LOG_LEVEL": raw})
+    # Then both hold the level's canonical name
+    assert (logging_config.log_level, logging_config.log_format) == (level, "json")
+    assert core.log_level == level
+
+
+def test_an_invalid_log_level_is_refused_by_the_logging_settings_alone() -> None:
+    with pytest.raises(
+        errors.ConfigurationError, match="CREDSYNC_LOG_LEVEL: Value error, must be a log level"
+    ):
+        settings.load_logging({"CREDSYNC_LOG_LEVEL": "LOUD"})
+
+
+def test_the_credentials_client_times_out_by_the_settings_defaults() -> None:
+    from worker.clients import credentials
+
+    # Given the settings read with no timeout variable set
+    config = settings.load(REQUIRED)
+    # Then a client built without settings waits as long as one built from them (3.05 s, 5 s)
+    assert config.http_timeout == credentials.DEFAULT_TIMEOUT_S == (3.05, 5.0)
 
 
 SIGNING = {
@@ -136,3 +181,22 @@ def test_a_wrong_signing_configuration_is_named(overrides: dict[str, str], messa
     )
     with pytest.raises(errors.ConfigurationError, match=message):
         settings.load({**base, **overrides})
+
+
+def test_no_module_but_settings_reads_the_environment() -> None:
+    # Given every module of the worker package but the settings
+    import re
+    from pathlib import Path
+
+    root = Path(settings.__file__).resolve().parent
+    reads = re.compile(r"os\.getenv\(|os\.environ\.get\(|os\.environ\[[^\]]+\](?!\s*=[^=])")
+    # When their source is searched for reads of os.environ (writes for a library are allowed)
+    found = [
+        f"{path.relative_to(root)}: {line.strip()}"
+        for path in sorted(root.rglob("*.py"))
+        if path.name != "settings.py" or path.parent != root
+        for line in path.read_text(encoding="utf-8").splitlines()
+        if reads.search(line)
+    ]
+    # Then there is none: a variable credsync reads is a field of worker.settings
+    assert found == []

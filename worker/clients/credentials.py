@@ -51,7 +51,11 @@ from worker import errors
 from worker import settings as worker_settings
 from worker.clients import advice, tokens
 
-DEFAULT_TIMEOUT_S = (3.05, 5.0)
+#: (connect, read) seconds: the defaults of ``CREDSYNC_HTTP_CONNECT_TIMEOUT_S`` / ``..._READ_TIMEOUT_S``.
+DEFAULT_TIMEOUT_S = (
+    worker_settings.DEFAULT_HTTP_CONNECT_TIMEOUT_S,
+    worker_settings.DEFAULT_HTTP_READ_TIMEOUT_S,
+)
 DEFAULT_USER_AGENT = "credsync/0.1"
 DEFAULT_POOL_MAXSIZE = 16
 # edx-rest-api-client's ACCESS_TOKEN_EXPIRED_THRESHOLD_SECONDS: stop reusing a token this early.
