@@ -52,8 +52,7 @@ SET status = 'running',
     attempts = o.attempts + 1,
     started_at = clock.now,
     lease_until = clock.now + make_interval(secs => %(lease_s)s::int),
-    -- The wait of a deferred row is over once it runs; a real error stays until the row is done.
-    last_error = CASE WHEN o.last_error LIKE 'waiting, no attempt used:%%' THEN NULL ELSE o.last_error END
+    waiting_on = NULL  -- the wait of a deferred row is over once it runs
 FROM clock
 WHERE o.id = %(id)s
   AND (o.status = 'enqueued'
@@ -157,7 +156,7 @@ INSERT INTO credsync.outbox (task, payload) VALUES (%(task)s, %(payload)s) RETUR
 -- the ledger tells its requests from the failed run's, and no stale error stays on the row.
 UPDATE credsync.outbox
 SET status = 'pending', attempts = 0, run_after = now(), finished_at = NULL, lease_until = NULL,
-    result = NULL, last_error = NULL, run = run + 1
+    result = NULL, last_error = NULL, waiting_on = NULL, run = run + 1
 WHERE id = ANY(%(ids)s::bigint[]) AND status = 'failed'
 RETURNING id;
 
@@ -188,7 +187,7 @@ FROM credsync.outbox WHERE status = 'failed' ORDER BY finished_at DESC, id DESC 
 -- name: outbox_get
 -- One row, every column.
 SELECT id, task, payload, ordering_key, status, run, attempts, created_at, run_after, enqueued_at,
-       started_at, finished_at, lease_until, last_error, result
+       started_at, finished_at, lease_until, last_error, waiting_on, result
 FROM credsync.outbox WHERE id = %(id)s;
 
 -- name: outbox_unsettled_count
@@ -312,11 +311,12 @@ WHERE id = %(course_key)s;
 SELECT mode_slug, currency FROM course_modes_coursemode WHERE course_id = %(course_key)s ORDER BY mode_slug, currency;
 
 -- name: outbox_defer
--- The attempt met a cooldown before sending anything: back to pending until then, the attempt
--- not counted. The row stays the head of its ordering key, so later rows keep waiting behind it.
+-- The attempt met a hold (a cooldown, a learner's throttle, a refusal): back to pending until then,
+-- the attempt not counted, waiting_on saying why (last_error keeps the last real error). The row
+-- stays the head of its ordering key, so later rows keep waiting behind it.
 UPDATE credsync.outbox
 SET status = 'pending', attempts = attempts - 1, run_after = %(until)s, lease_until = NULL,
-    last_error = %(reason)s
+    waiting_on = %(reason)s
 WHERE id = %(id)s AND status = 'running' AND attempts = %(attempt)s
 RETURNING id;
 

@@ -141,6 +141,7 @@ CREATE TABLE credsync.outbox (
     last_error text,
     result jsonb,
     run integer DEFAULT 1 NOT NULL,
+    waiting_on text,
     CONSTRAINT outbox_attempts_check CHECK ((attempts >= 0)),
     CONSTRAINT outbox_finished_has_time CHECK (((status = ANY (ARRAY['done'::text, 'failed'::text])) = (finished_at IS NOT NULL))),
     CONSTRAINT outbox_status_check CHECK ((status = ANY (ARRAY['pending'::text, 'enqueued'::text, 'running'::text, 'retrying'::text, 'done'::text, 'failed'::text])))
@@ -157,6 +158,9 @@ COMMENT ON COLUMN credsync.outbox.result IS 'Outcome: {"outcome": "sent", ...} o
 
 -- Name: COLUMN outbox.run; Type: COMMENT; Schema: credsync
 COMMENT ON COLUMN credsync.outbox.run IS 'How many times the row was run from its first attempt: 1, plus one per `credsync retry`.';
+
+-- Name: COLUMN outbox.waiting_on; Type: COMMENT; Schema: credsync
+COMMENT ON COLUMN credsync.outbox.waiting_on IS 'Why the row waits until run_after without using an attempt (the hold it met), NULL otherwise.';
 
 -- Name: course_history; Type: VIEW; Schema: credsync
 CREATE VIEW credsync.course_history AS
@@ -320,12 +324,13 @@ CREATE VIEW credsync.outbox_waiting AS
     o.run_after,
     (o.run_after - now()) AS due_in,
     o.last_error,
-    (o.last_error ~~ 'waiting, no attempt used:%'::text) AS on_cooldown
+    (o.waiting_on IS NOT NULL) AS on_cooldown,
+    o.waiting_on
    FROM credsync.outbox o
   WHERE ((o.status = ANY (ARRAY['pending'::text, 'retrying'::text])) AND (o.run_after > now()));
 
 -- Name: VIEW outbox_waiting; Type: COMMENT; Schema: credsync
-COMMENT ON VIEW credsync.outbox_waiting IS 'Rows waiting for a retry delay, a cooldown (on_cooldown) or a scheduled time, and when they are due.';
+COMMENT ON VIEW credsync.outbox_waiting IS 'Rows waiting for a retry delay, a hold (on_cooldown, waiting_on says which) or a scheduled time, and when they are due.';
 
 -- Name: schema_migration; Type: TABLE; Schema: credsync
 CREATE TABLE credsync.schema_migration (

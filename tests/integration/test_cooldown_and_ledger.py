@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import json
 import logging
 import time
@@ -75,7 +76,8 @@ def test_a_429_with_retry_after_pauses_every_row_for_that_service_without_using_
     for row_id in later:
         row = rig.pipeline.row(row_id)
         assert (row["status"], row["attempts"]) == ("pending", 0)
-        assert "waiting, no attempt used" in row["last_error"]
+        assert "asked to wait" in row["waiting_on"]
+        assert row["last_error"] is None
         assert row["run_after"].timestamp() > time.time()
     assert [r["status"] for r in emulator.requests() if r["path"] == "/api/v2/credentials/"] == [429]
     # Then once the cooldown is over every row ends done, each award accepted once
@@ -227,3 +229,28 @@ def test_a_row_retried_by_an_operator_is_a_new_run_the_ledger_tells_apart_and_en
         if d["method"] == "POST" and d["url"].endswith("/credentials/")
     ]
     assert posts == [(1, 1, 400), (2, 1, 201)]
+
+
+def test_a_deferral_says_why_in_waiting_on_and_keeps_the_last_real_error(outbox: Any, platform: Any) -> None:
+    # Given a row whose first attempt failed with a 500 and is due for its retry
+    row_id = platform.enqueue("award_course_certificate", {"username": "ada", "course_run_key": RUN})
+    outbox.claim_due(batch=10, max_in_flight=100)
+    first = outbox.start(row_id)
+    assert outbox.record_error(row_id, first.attempt, "POST /api/v2/credentials/ answered HTTP 500")
+    assert outbox.mark_retrying(row_id, first.attempt, delay_ms=0)
+    # When its second attempt meets a refusal and is deferred
+    second = outbox.start(row_id)
+    assert second is not None
+    refusal = "Credentials refuses GET /api/v2/credentials/ with the service user's token: HTTP 403. Fix: ..."
+    until = datetime.datetime.now(datetime.UTC)
+    assert outbox.defer(row_id, second.attempt, until, refusal)
+    # Then the row waits with the reason as data, the attempt not counted, the real error kept
+    waiting = outbox.get(row_id)
+    assert (waiting["status"], waiting["attempts"], waiting["waiting_on"]) == ("pending", 1, refusal)
+    assert waiting["last_error"] == "POST /api/v2/credentials/ answered HTTP 500"
+    # And once it runs again, it no longer says it waits
+    outbox.claim_due(batch=10, max_in_flight=100)
+    third = outbox.start(row_id)
+    assert third is not None
+    assert third.attempt == 2
+    assert outbox.get(row_id)["waiting_on"] is None

@@ -141,8 +141,9 @@ def test_oauth_only_a_refused_read_makes_program_rows_wait_unspent_while_course_
         assert oauth_only.pipeline.row(course_row)["status"] == "done"
         waiting = oauth_only.pipeline.row(program_row)
         assert (waiting["status"], waiting["attempts"]) == ("pending", 0)
-        assert waiting["last_error"].startswith("waiting, no attempt used: Credentials refuses GET")
-        assert "view_usercredential" in waiting["last_error"]
+        assert waiting["waiting_on"].startswith("Credentials refuses GET")
+        assert "view_usercredential" in waiting["waiting_on"]
+        assert waiting["last_error"] is None
     # And the refusal was logged once, not once per row, and is visible as a hold
     refusals = [r for r in caplog.records if r.levelno == logging.ERROR and "refuses GET" in r.getMessage()]
     assert len(refusals) == 1
@@ -158,7 +159,12 @@ def test_oauth_only_a_refused_read_makes_program_rows_wait_unspent_while_course_
     # Then the waiting rows go on by themselves, each with its first attempt
     for name, (_, program_row) in rows.items():
         done = oauth_only.pipeline.row(program_row)
-        assert (done["status"], done["attempts"], done["last_error"]) == ("done", 1, None)
+        assert (done["status"], done["attempts"], done["last_error"], done["waiting_on"]) == (
+            "done",
+            1,
+            None,
+            None,
+        )
         assert _programs_held(emulator, name) == [P1]
 
 
@@ -192,7 +198,7 @@ def test_a_throttled_learner_waits_alone_while_other_learners_and_the_writes_go_
     assert signed.pipeline.row(ada[0])["status"] == "done"
     waiting = signed.pipeline.row(ada[1])
     assert (waiting["status"], waiting["attempts"]) == ("pending", 0)
-    assert "throttled" in waiting["last_error"]
+    assert "throttled" in waiting["waiting_on"]
     # And grace was not held back at all; only ada's reads are held
     assert [signed.pipeline.row(r)["status"] for r in grace] == ["done", "done"]
     assert [(h.kind, h.scope) for h in signed.cooldowns.holds()] == [

@@ -94,7 +94,7 @@ def execute_row(runtime: Runtime[Any], spec: handlers.TaskSpec[Any], row_id: int
             outcome = spec.execute(runtime.deps, row.payload)
     except errors.DeferredSyncError as exc:
         until = datetime.datetime.fromtimestamp(exc.until, datetime.UTC)
-        if runtime.outbox.defer(row.id, row.attempt, until, f"waiting, no attempt used: {exc}"):
+        if runtime.outbox.defer(row.id, row.attempt, until, str(exc)):
             runtime.report(spec.name, "deferred")
         attempt.log(logging.INFO, "deferred", f"until {until:%Y-%m-%dT%H:%M:%SZ}, attempt not counted: {exc}")
         return

@@ -108,7 +108,10 @@ class Outbox:
         return won is not None
 
     def defer(self, row_id: int, attempt: int, until: datetime.datetime, reason: str) -> bool:
-        """Back to pending until ``until``, the attempt not counted (a cooldown, not a failure)."""
+        """Back to pending until ``until``, the attempt not counted (a hold, not a failure).
+
+        ``reason`` goes to ``waiting_on``; ``last_error`` keeps the last real error.
+        """
         with self.database.statement() as cur:
             row = db.fetch_one(
                 cur, "outbox_defer", {"id": row_id, "attempt": attempt, "until": until, "reason": reason}
