@@ -410,9 +410,13 @@ class CredentialsClient:
         return self._hold_refused(refused_scope(target, call), reason, response.status_code)
 
     def _hold_refused(self, scope: str, reason: str, status: int | None = None) -> errors.CredentialsRefused:
-        """Hold ``scope`` for ``REFUSAL_RECHECK_S``; one ERROR line when this begins a pause."""
+        """Hold ``scope`` for ``REFUSAL_RECHECK_S``; one ERROR line when this begins a pause.
+
+        Without a hold book (a probe such as ``credsync doctor``) nothing is held or logged: the
+        caller reports the refusal itself.
+        """
         until = time.time() + REFUSAL_RECHECK_S
-        started = True
+        started = False
         if self._cooldowns is not None:
             started = self._cooldowns.record(scope, until, reason, HOLD_REFUSED)
         if started:
