@@ -1,5 +1,5 @@
 """Runs the Credentials emulator as a process: ``python -m worker.emulator --port N``."""
 
-import worker.emulator.server
+import worker.emulator.cli
 
-raise SystemExit(worker.emulator.server.main())
+raise SystemExit(worker.emulator.cli.main())

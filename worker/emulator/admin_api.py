@@ -2,22 +2,44 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterable
+from typing import Any, Protocol
 
-from worker.emulator import faults, transport
-
-if TYPE_CHECKING:
-    from worker.emulator.server import Emulator
+from worker.emulator import transport
+from worker.emulator.faults import Fault
 
 _NOT_ALLOWED = 'Method "{}" not allowed.'
 
 
-def answer(emulator: Emulator, request: transport.Request) -> transport.Response:
-    """The admin API's answer to one request."""
+class Controls(Protocol):
+    """The control methods the admin API serves (``server.Emulator``'s; see them for the contract)."""
+
+    def configure_program(
+        self, uuid: str, *, active: bool = True, course_runs: Iterable[str] = ()
+    ) -> dict[str, Any]: ...
+    def programs(self) -> list[dict[str, Any]]: ...
+    def add_course_runs(self, keys: Iterable[str]) -> None: ...
+    def course_runs(self) -> list[str]: ...
+    def accounts(self) -> list[dict[str, Any]]: ...
+    def set_switches(
+        self, admins_can_view: bool | None = None, learner_records: bool | None = None
+    ) -> dict[str, bool]: ...
+    def add_fault(self, fault: Fault) -> None: ...
+    def faults(self) -> list[Fault]: ...
+    def clear_faults(self) -> None: ...
+    def revoke_tokens(self) -> None: ...
+    def requests(self) -> list[dict[str, Any]]: ...
+    def credentials(self) -> list[dict[str, Any]]: ...
+    def course_certificates(self) -> list[dict[str, Any]]: ...
+    def stats(self) -> dict[str, Any]: ...
+    def reset(self) -> None: ...
+
+
+def answer(emulator: Controls, request: transport.Request, *, url: str) -> transport.Response:
+    """The admin API's answer to one request; ``url`` is the emulator's own (``health`` reports it)."""
     name = request.path[len(transport.ADMIN_PREFIX) :].strip("/")
     routes: dict[str, dict[str, Callable[[Any], Any]]] = {
-        "health": {"GET": lambda _: {"status": "ok", "url": emulator._url}},
+        "health": {"GET": lambda _: {"status": "ok", "url": url}},
         "programs": {
             "GET": lambda _: emulator.programs(),
             "POST": lambda data: configure_programs(emulator, data),
@@ -33,7 +55,7 @@ def answer(emulator: Emulator, request: transport.Request) -> transport.Response
         },
         "faults": {
             "GET": lambda _: [fault.to_json() for fault in emulator.faults()],
-            "POST": lambda data: emulator.add_fault(faults.Fault.from_json(data)),
+            "POST": lambda data: emulator.add_fault(Fault.from_json(data)),
             "DELETE": lambda _: emulator.clear_faults(),
         },
         "revoke-tokens": {"POST": lambda _: emulator.revoke_tokens()},
@@ -58,7 +80,7 @@ def answer(emulator: Emulator, request: transport.Request) -> transport.Response
     return transport.Response(200, {"ok": True} if result is None else result)
 
 
-def configure_programs(emulator: Emulator, data: Any) -> Any:
+def configure_programs(emulator: Controls, data: Any) -> Any:
     """Configure one program (an object) or several (a list); returns what was configured."""
     items = data if isinstance(data, list) else [data]
     configured = []
@@ -75,14 +97,14 @@ def configure_programs(emulator: Emulator, data: Any) -> Any:
     return configured if isinstance(data, list) else configured[0]
 
 
-def _add_runs(emulator: Emulator, data: Any) -> list[str]:
+def _add_runs(emulator: Controls, data: Any) -> list[str]:
     if not isinstance(data, list):
         raise ValueError("course runs are a JSON list of course run keys")
     emulator.add_course_runs(data)
     return emulator.course_runs()
 
 
-def _switches(emulator: Emulator, data: Any) -> dict[str, bool]:
+def _switches(emulator: Controls, data: Any) -> dict[str, bool]:
     if not isinstance(data, dict) or set(data) - {"admins_can_view", "learner_records"}:
         raise ValueError('switches are {"admins_can_view": bool, "learner_records": bool}')
     if not all(value is None or isinstance(value, bool) for value in data.values()):

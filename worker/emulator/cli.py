@@ -1,4 +1,4 @@
-"""The emulator as a process: ``python -m worker.emulator [options]`` (``server.main``)."""
+"""The emulator as a process: ``python -m worker.emulator [options]``."""
 
 from __future__ import annotations
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+from collections.abc import Callable
 from typing import Any
 
 from worker.emulator import tokens, transport
@@ -30,3 +31,42 @@ def answer(token: str, lifetime_s: int) -> transport.Response:
     """The LMS's token answer (edx_rest_api_client reads ``access_token`` and ``expires_in``)."""
     body = {"access_token": token, "token_type": "JWT", "expires_in": lifetime_s, "scope": TOKEN_SCOPE}
     return transport.Response(200, body, (("Cache-Control", "no-store"),))
+
+
+class TokenEndpoint:
+    """The LMS's client-credentials grant for one OAuth client: a JWT for the service user (an administrator).
+
+    ``issue`` must run under the emulator's lock (the token authority is not thread-safe).
+    """
+
+    def __init__(
+        self,
+        *,
+        client_id: str,
+        client_secret: str,
+        username: str,
+        authority: tokens.TokenAuthority,
+        issuer: Callable[[], str],
+    ) -> None:
+        self._client_id = client_id
+        self._client_secret = client_secret
+        self._username = username
+        self._authority = authority
+        self._issuer = issuer
+
+    def refusal(self, request: transport.Request) -> transport.Response | None:
+        """Why ``request`` gets no token (a wrong method or a refused grant), or None."""
+        if request.method != "POST":
+            return transport.detail(405, f'Method "{request.method}" not allowed.')
+        form = request.data if isinstance(request.data, dict) else {}
+        return refusal(form, self._client_id, self._client_secret)
+
+    def issue(self) -> str:
+        """A new token for the service user."""
+        return self._authority.issue(
+            issuer=self._issuer(), username=self._username, email=f"{self._username}@example.com"
+        )
+
+    def answer(self, token: str) -> transport.Response:
+        """The token answer for ``token``."""
+        return answer(token, self._authority.lifetime_s)

@@ -16,6 +16,7 @@ from worker.emulator import (
     accounts,
     admin_api,
     certificates,
+    dispatch,
     faults,
     oauth,
     recorder,
@@ -28,7 +29,7 @@ from worker.emulator import (
 )
 from worker.emulator.faults import Fault
 
-__all__ = ["COURSE_CERTIFICATES_PATH", "CREDENTIALS_PATH", "DEFAULT_PORT", "Emulator", "Fault", "main"]
+__all__ = ["COURSE_CERTIFICATES_PATH", "CREDENTIALS_PATH", "DEFAULT_PORT", "Emulator", "Fault"]
 
 logger = logging.getLogger(__name__)
 
@@ -77,13 +78,10 @@ class Emulator:
             )
         self._host = host
         self._port = port
-        self._client_id = client_id
-        self._client_secret = client_secret
         self._max_recorded = max_recorded
         self._seed = seed
         self._clock = clock
         self._issuer = issuer
-        self._service_username = service_username
         self._throttle_rate_per_min = throttle_rate_per_min
         self._lock = threading.Lock()
         self._tokens = tokens.TokenAuthority(
@@ -94,18 +92,33 @@ class Emulator:
             signing_jwk=signing_jwk,
         )
         self._store, self._faults, self._recorder = self._fresh_state()
-        self._api = views.Api(
-            lock=self._lock,
-            authority=self._tokens,
-            issuer=self._token_issuer,
-            store=lambda: self._store,
-            page_size=page_size,
-            clock=clock,
-        )
         self._server: transport.Server | None = None
         self._url = ""
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
+        self._dispatcher = dispatch.Dispatcher(
+            lock=self._lock,
+            clock=clock,
+            stopping=self._stopping,
+            faults=lambda: self._faults,
+            recorder=lambda: self._recorder,
+            admin=lambda request: admin_api.answer(self, request, url=self._url),
+            token_endpoint=oauth.TokenEndpoint(
+                client_id=client_id,
+                client_secret=client_secret,
+                username=service_username,
+                authority=self._tokens,
+                issuer=self._token_issuer,
+            ),
+            api=views.Api(
+                lock=self._lock,
+                authority=self._tokens,
+                issuer=self._token_issuer,
+                store=lambda: self._store,
+                page_size=page_size,
+                clock=clock,
+            ),
+        )
 
     def _fresh_state(self) -> tuple[state.Store, faults.FaultPlan, recorder.Recorder]:
         # Separate generators: injected faults must not shift the uuids credentials get.
@@ -126,10 +139,8 @@ class Emulator:
             raise RuntimeError("the emulator is already running")
         family = socket.AF_INET6 if ":" in self._host else socket.AF_INET
         self._stopping.clear()
-        self._server = transport.Server((self._host, self._port), self, family)
-        host, port = self._server.server_address[:2]
-        host = str(host)
-        self._url = f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+        self._server = transport.Server((self._host, self._port), self._dispatcher, family)
+        self._url = self._server.url
         self._thread = threading.Thread(
             target=self._server.serve_forever,
             kwargs={"poll_interval": POLL_INTERVAL_S},
@@ -272,7 +283,7 @@ class Emulator:
         with self._lock:
             self._store, self._faults, self._recorder = self._fresh_state()
 
-    # -- serving (called from handler threads) ---------------------------------------------------
+    # -- shared with the request handling (called from handler threads) --------------------------
 
     def _token_issuer(self) -> str:
         """The ``iss`` of the tokens it mints and accepts: its own OAuth root unless given."""
@@ -283,55 +294,3 @@ class Emulator:
 
     def _base_url(self) -> str:
         return self._url or f"http://{self._host}:{self._port}"
-
-    def _pick_fault(self, method: str, path: str) -> Fault | None:
-        with self._lock:
-            return self._faults.pick(method, path)
-
-    def _pause(self, milliseconds: int) -> None:
-        self._stopping.wait(milliseconds / 1000)
-
-    def _record(self, request: transport.Request, at: float, status: int | None, fault: str | None) -> None:
-        with self._lock:
-            self._recorder.record(
-                at=at,
-                method=request.method,
-                path=request.path,
-                query=request.params,
-                body=request.recorded_body(),
-                status=status,
-                fault=fault,
-            )
-
-    def _admin(self, request: transport.Request) -> transport.Response:
-        return admin_api.answer(self, request)
-
-    def _answer(self, request: transport.Request) -> transport.Response:
-        """The answer to a request that no fault intercepted."""
-        if request.path == transport.TOKEN_PATH:
-            if request.method != "POST":
-                return transport.detail(405, f'Method "{request.method}" not allowed.')
-            return self._issue_token(request)
-        return self._api.respond(request)
-
-    def _issue_token(self, request: transport.Request) -> transport.Response:
-        """The LMS's client-credentials grant: a JWT for the service user (an administrator)."""
-        form = request.data if isinstance(request.data, dict) else {}
-        refused = oauth.refusal(form, self._client_id, self._client_secret)
-        if refused is not None:
-            return refused
-        with self._lock:
-            token = self._tokens.issue(
-                issuer=self._token_issuer(),
-                username=self._service_username,
-                email=f"{self._service_username}@example.com",
-            )
-            self._recorder.count_token()
-        return oauth.answer(token, self._tokens.lifetime_s)
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Run the emulator until SIGTERM or SIGINT; returns the exit status (see ``cli``)."""
-    from worker.emulator import cli  # cli builds an Emulator: imported here to avoid a cycle
-
-    return cli.main(argv)

@@ -1,4 +1,4 @@
-"""The HTTP plumbing of the emulator: connections, request parsing, injected faults, JSON and HTML answers."""
+"""The HTTP plumbing of the emulator: connections, request parsing, JSON and HTML answers."""
 
 from __future__ import annotations
 
@@ -11,10 +11,7 @@ import socket
 import socketserver
 import threading
 import urllib.parse
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from worker.emulator.server import Emulator
+from typing import Any, Protocol
 
 logger = logging.getLogger(__name__)
 
@@ -121,8 +118,20 @@ def parse_body(path: str, raw: bytes) -> tuple[Any, str | None]:
         return None, f"JSON parse error - {error}"
 
 
+class Service(Protocol):
+    """What a connection serves: the emulator's request handling (``dispatch.Dispatcher``)."""
+
+    def now(self) -> float:
+        """The service's clock (unix seconds): when a request arrived."""
+        ...
+
+    def handle(self, request: Request, received_at: float) -> Response | None:
+        """The answer to ``request``; None to close the connection without one (a drop or a hang)."""
+        ...
+
+
 class Handler(http.server.BaseHTTPRequestHandler):
-    """One connection: reads each request, applies faults, answers through the emulator."""
+    """One connection: reads each request and sends the service's answer (or closes unanswered)."""
 
     protocol_version = "HTTP/1.1"
     # Headers and body go out in two writes: without TCP_NODELAY the client's delayed ACK holds
@@ -155,8 +164,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             logger.debug("%s %s", self.address_string(), format % args)
 
     def _serve(self) -> None:
-        emulator = self.server.emulator
-        received_at = emulator._clock()
+        service = self.server.service
+        received_at = service.now()
         raw = self._read_body()
         if raw is None:
             return
@@ -169,36 +178,16 @@ class Handler(http.server.BaseHTTPRequestHandler):
             query=urllib.parse.parse_qs(split.query, keep_blank_values=True),
             data=data,
             data_error=data_error,
-            base_url=f"http://{host}" if host else emulator._base_url(),
+            base_url=f"http://{host}" if host else self.server.url,
             authorization=self.headers.get("Authorization"),
             query_string=split.query,
             content_type=self.headers.get("Content-Type") or "",
             has_body=bool(raw),
         )
-        if request.path.startswith(ADMIN_PREFIX):
-            self._send(emulator._admin(request))
-            return
-        fault = emulator._pick_fault(request.method, request.path)
-        action = None if fault is None else fault.action
-        if fault is not None and fault.action in ("drop", "hang"):
-            emulator._record(request, received_at, None, action)
-            if fault.action == "hang":
-                emulator._pause(fault.latency_ms)
+        response = service.handle(request, received_at)
+        if response is None:
             self.close_connection = True
             return
-        if fault is not None and fault.action == "status":
-            retry_after = () if fault.retry_after_s is None else (("Retry-After", str(fault.retry_after_s)),)
-            response = detail(fault.status, "injected", *retry_after)  # an HTML page when 5xx
-        else:
-            if fault is not None:
-                emulator._pause(fault.latency_ms)
-            try:
-                response = emulator._answer(request)
-            except Exception:
-                logger.exception("emulator failed on %s %s", request.method, request.path)
-                response = server_error()
-        # Recorded before answering, so a client that has its answer also sees the record.
-        emulator._record(request, received_at, response.status, action)
         self._send(response)
 
     def _read_body(self) -> bytes | None:
@@ -242,9 +231,9 @@ class Server(http.server.ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = LISTEN_BACKLOG
 
-    def __init__(self, address: tuple[str, int], emulator: Emulator, family: socket.AddressFamily) -> None:
+    def __init__(self, address: tuple[str, int], service: Service, family: socket.AddressFamily) -> None:
         self.address_family = family
-        self.emulator = emulator
+        self.service = service
         self._connections: set[socket.socket] = set()
         self._connections_changed = threading.Condition()
         super().__init__(address, Handler)
@@ -254,6 +243,13 @@ class Server(http.server.ThreadingHTTPServer):
         socketserver.TCPServer.server_bind(self)
         host, port = self.server_address[:2]
         self.server_name, self.server_port = str(host), int(port)
+
+    @property
+    def url(self) -> str:
+        """The root URL of the bound socket (``http://host:port``, an IPv6 host in brackets)."""
+        host, port = self.server_address[:2]
+        host = str(host)
+        return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
     def track(self, connection: socket.socket) -> None:
         with self._connections_changed:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
-from tests.integration import test_emulator_support as support
+from tests.integration.emulator import support
 from worker.emulator import server
 
 CREDENTIALS = support.CREDENTIALS
@@ -14,21 +14,13 @@ THROTTLED_60 = {"detail": "Request was throttled. Expected available in 60 secon
 
 
 @pytest.fixture
-def clock() -> support.Clock:
-    return support.Clock()
+def emulator_options() -> dict[str, Any]:
+    return {"page_size": 2}
 
 
 @pytest.fixture
-def emulator(clock: support.Clock) -> Iterator[server.Emulator]:
-    with support.running(clock, page_size=2) as running:
-        running.add_course_runs([support.RUN])
-        yield running
-
-
-@pytest.fixture
-def client(emulator: server.Emulator, clock: support.Clock) -> Iterator[support.Client]:
-    with support.client_of(emulator, clock) as client:
-        yield client.as_user("ada")
+def client(raw_client: support.Client) -> support.Client:
+    return raw_client.as_user("ada")
 
 
 def reads(client: support.Client, count: int, **params: str) -> list[int]:

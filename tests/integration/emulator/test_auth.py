@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import jwt
 import jwt.algorithms
 import pytest
 
-from tests.integration import test_emulator_support as support
+from tests.integration.emulator import support
 from worker.emulator import server
 
 CREDENTIALS = support.CREDENTIALS
@@ -19,20 +18,13 @@ FAKE_TIME = {"verify_exp": False, "verify_iat": False}
 
 
 @pytest.fixture
-def clock() -> support.Clock:
-    return support.Clock()
+def catalog_runs() -> list[str]:
+    return []
 
 
 @pytest.fixture
-def emulator(clock: support.Clock) -> Iterator[server.Emulator]:
-    with support.running(clock) as running:
-        yield running
-
-
-@pytest.fixture
-def client(emulator: server.Emulator, clock: support.Clock) -> Iterator[support.Client]:
-    with support.client_of(emulator, clock) as client:
-        yield client
+def client(raw_client: support.Client) -> support.Client:
+    return raw_client
 
 
 def own_read(client: support.Client, username: str = "ada") -> int:

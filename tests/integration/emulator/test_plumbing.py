@@ -8,15 +8,15 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import jwt
 import pytest
 import requests
 
-from tests.integration import test_emulator_support as support
-from worker.emulator import admin, server, transport
+from tests.integration.emulator import support
+from worker.emulator import admin, server, transport, views
 
 CREDENTIALS = support.CREDENTIALS
 PROGRAM, RUN = support.PROGRAM, support.RUN
@@ -29,16 +29,8 @@ def clock() -> support.Clock:
 
 
 @pytest.fixture
-def emulator(clock: support.Clock) -> Iterator[server.Emulator]:
-    with support.running(clock, page_size=2) as running:
-        running.add_course_runs([RUN])
-        yield running
-
-
-@pytest.fixture
-def client(emulator: server.Emulator, clock: support.Clock) -> Iterator[support.Client]:
-    with support.client_of(emulator, clock) as client:
-        yield client.as_service()
+def emulator_options() -> dict[str, Any]:
+    return {"page_size": 2}
 
 
 # -- routes ----------------------------------------------------------------------------------------
@@ -92,10 +84,10 @@ def test_a_crash_of_the_emulator_answers_an_html_500(
     emulator: server.Emulator, client: support.Client, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Given an emulator whose API fails unexpectedly
-    def crash(request: transport.Request) -> transport.Response:
+    def crash(api: views.Api, request: transport.Request) -> transport.Response:
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(emulator._api, "respond", crash)
+    monkeypatch.setattr(views.Api, "respond", crash)
     # When it is called
     response = client.get(CREDENTIALS)
     # Then the answer is Django's HTML error page

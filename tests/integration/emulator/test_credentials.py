@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from tests.integration import test_emulator_support as support
+from tests.integration.emulator import support
 from worker.emulator import server
 
 CREDENTIALS = support.CREDENTIALS
@@ -16,24 +15,6 @@ PROGRAM, RUN, OTHER_RUN = support.PROGRAM, support.RUN, support.OTHER_RUN
 VERIFIED = {"course_run_key": RUN, "mode": "verified"}
 DATETIME_FORMATS = "YYYY-MM-DDThh:mm[:ss[.uuuuuu]][+HH:MM|-HH:MM|Z]."
 DATETIME_ERROR = f"Datetime has wrong format. Use one of these formats instead: {DATETIME_FORMATS}"
-
-
-@pytest.fixture
-def clock() -> support.Clock:
-    return support.Clock()
-
-
-@pytest.fixture
-def emulator(clock: support.Clock) -> Iterator[server.Emulator]:
-    with support.running(clock) as running:
-        running.add_course_runs([RUN])
-        yield running
-
-
-@pytest.fixture
-def client(emulator: server.Emulator, clock: support.Clock) -> Iterator[support.Client]:
-    with support.client_of(emulator, clock) as client:
-        yield client.as_service()
 
 
 def learner_authenticates(client: support.Client, username: str) -> None:

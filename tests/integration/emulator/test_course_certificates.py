@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from tests.integration import test_emulator_support as support
+from tests.integration.emulator import support
 from worker.emulator import server
 
 COURSE_CERTIFICATES = support.COURSE_CERTIFICATES
@@ -16,21 +15,8 @@ DOTTED_RUN = "course-v1:MITx+6.003x+2026"
 
 
 @pytest.fixture
-def clock() -> support.Clock:
-    return support.Clock()
-
-
-@pytest.fixture
-def emulator(clock: support.Clock) -> Iterator[server.Emulator]:
-    with support.running(clock) as running:
-        running.add_course_runs([RUN, DOTTED_RUN])
-        yield running
-
-
-@pytest.fixture
-def client(emulator: server.Emulator, clock: support.Clock) -> Iterator[support.Client]:
-    with support.client_of(emulator, clock) as client:
-        yield client.as_service()
+def catalog_runs() -> list[str]:
+    return [RUN, DOTTED_RUN]
 
 
 def test_a_course_certificate_is_created_then_updated_linked_to_its_catalog_run(

@@ -2,34 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
-from tests.integration import test_emulator_support as support
+from tests.integration.emulator import support
 from worker.emulator import server
 
 CREDENTIALS = support.CREDENTIALS
 COURSE_CERTIFICATES = support.COURSE_CERTIFICATES
 DENIED = {"detail": "You do not have permission to perform this action."}
-
-
-@pytest.fixture
-def clock() -> support.Clock:
-    return support.Clock()
-
-
-@pytest.fixture
-def emulator(clock: support.Clock) -> Iterator[server.Emulator]:
-    with support.running(clock) as running:
-        running.add_course_runs([support.RUN])
-        yield running
-
-
-@pytest.fixture
-def client(emulator: server.Emulator, clock: support.Clock) -> Iterator[support.Client]:
-    with support.client_of(emulator, clock) as client:
-        yield client.as_service()
 
 
 def test_a_staff_service_token_reading_another_users_credentials_gets_403(client: support.Client) -> None:

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from tests.integration import test_emulator_support as support
+from tests.integration.emulator import support
 from worker.emulator import server
 
 CREDENTIALS = support.CREDENTIALS
@@ -17,24 +16,20 @@ RUNS = [f"course-v1:edX+C{number}+2026" for number in range(5)]
 
 
 @pytest.fixture
-def clock() -> support.Clock:
-    return support.Clock()
+def emulator_options() -> dict[str, Any]:
+    # Its tokens outlive the clock's jumps.
+    return {"page_size": 2, "token_lifetime_s": 7 * 86_400}
 
 
 @pytest.fixture
-def emulator(clock: support.Clock) -> Iterator[server.Emulator]:
-    # The Admins fix lets the service user read any learner (the default is tested elsewhere);
-    # its tokens outlive the clock's jumps.
-    with support.running(clock, page_size=2, token_lifetime_s=7 * 86_400) as running:
-        running.add_course_runs([RUN, OTHER_RUN, *RUNS])
-        running.set_switches(admins_can_view=True, learner_records=False)
-        yield running
+def catalog_runs() -> list[str]:
+    return [RUN, OTHER_RUN, *RUNS]
 
 
 @pytest.fixture
-def client(emulator: server.Emulator, clock: support.Clock) -> Iterator[support.Client]:
-    with support.client_of(emulator, clock) as client:
-        yield client.as_service()
+def switches() -> dict[str, bool]:
+    # The Admins fix lets the service user read any learner (the default is tested elsewhere).
+    return {"admins_can_view": True, "learner_records": False}
 
 
 def kinds(items: list[dict[str, Any]]) -> list[tuple[str, str]]:

@@ -1,0 +1,1 @@
+"""The Credentials emulator's tests over real HTTP; fixtures in ``conftest``, helpers in ``support``."""
