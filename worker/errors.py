@@ -4,6 +4,7 @@
 
     CredsyncError
     ├── ConfigurationError          invalid settings; the process stops at start
+    │   └── UntestedDependencyError an installed library is outside the versions credsync was tested with
     ├── DatabaseError               a psycopg error, translated once in worker.db
     ├── CredentialsError            raised by worker.clients.credentials (requests errors translated once)
     │   ├── CredentialsUnavailable  no usable answer: connection refused/reset, timeout, bad token answer
@@ -35,6 +36,10 @@ class CredsyncError(Exception):
 
 class ConfigurationError(CredsyncError):
     """A setting is missing or invalid; the message names the variable."""
+
+
+class UntestedDependencyError(ConfigurationError):
+    """An installed library is outside the versions whose internals credsync was tested with."""
 
 
 class DatabaseError(CredsyncError):

@@ -104,12 +104,7 @@ def measure(database_url: str, broker_url: str, *, rows: int, batch: int = 500) 
             sql.execute("TRUNCATE credsync.outbox CASCADE")
     finally:
         database.close()
-        env.delete_queue(
-            broker_url,
-            queue,
-            namespace=getattr(broker, "namespace", "dramatiq"),
-            broker_id=getattr(broker, "broker_id", ""),
-        )
+        env.delete_queue(broker_url, queue, broker_ids=[getattr(broker, "broker_id", "")])
         broker.close()
     return {
         "claim.rows": rows,
@@ -208,7 +203,7 @@ def _scanner_passes(
     outbox = _TimedOutbox(database, lease_s=config.lease_s)
 
     def send(claimed: Sequence[rows.Claimed]) -> None:
-        # As worker.app.send does, on a broker built as worker.app builds it.
+        # As worker.composition.App.send does, on a broker built as worker.app builds it.
         started = time.perf_counter()
         messages = [actors.message_for(row.id, row.task, config.queue_name) for row in claimed]
         brokers.enqueue_many(broker, messages)

@@ -25,6 +25,7 @@ from urllib.parse import urlsplit, urlunsplit
 import psycopg
 import redis
 
+from worker import broker as brokers
 from worker import migrate, tasks
 from worker.emulator import admin
 
@@ -93,16 +94,11 @@ def connect(database_url: str) -> Iterator[psycopg.Connection[Any]]:
         yield conn
 
 
-def delete_queue(broker_url: str, queue: str, *, namespace: str = "dramatiq", broker_id: str = "") -> None:
-    """Leave nothing in Redis: the queue's keys and, given a broker id, its heartbeat and ack sets."""
+def delete_queue(broker_url: str, queue: str, *, broker_ids: Sequence[str] = ()) -> None:
+    """Leave nothing in Redis: the queue's keys and ack sets and, given broker ids, their heartbeats."""
     client = redis.Redis.from_url(broker_url)
     try:
-        keys = [*client.scan_iter(match=f"{namespace}:{queue}*")]
-        if broker_id:
-            keys += client.scan_iter(match=f"{namespace}:__acks__.{broker_id}*")
-            client.zrem(f"{namespace}:__heartbeats__", broker_id)
-        if keys:
-            client.delete(*keys)
+        brokers.delete_queue(client, queue, broker_ids=broker_ids)
     finally:
         client.close()
 

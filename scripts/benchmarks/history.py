@@ -18,7 +18,7 @@ from typing import Any
 import psycopg
 
 from benchmarks import env
-from worker import db, queries
+from worker import db
 from worker.ops import doctor
 from worker.outbox import repository
 
@@ -112,7 +112,7 @@ def measure(database_url: str, *, sizes: Sequence[int], batch: int = 500) -> dic
                 started = time.perf_counter()
                 sql.execute("VACUUM ANALYZE credsync.outbox")
                 vacuum_s[key] = round(time.perf_counter() - started, 1)
-                samples, plan = _claims(sql, database, outbox, batch)
+                samples, plan = _claims(sql, outbox, batch)
                 claim_ms[key] = round(statistics.median(samples), 2)
                 spread[key] = [round(min(samples), 2), round(max(samples), 2)]
                 plans[key] = {
@@ -150,7 +150,7 @@ def _fill(sql: psycopg.Connection[Any], have: int, want: int) -> None:
 
 
 def _claims(
-    sql: psycopg.Connection[Any], database: db.Database, outbox: repository.Outbox, batch: int
+    sql: psycopg.Connection[Any], outbox: repository.Outbox, batch: int
 ) -> tuple[list[float], doctor.ClaimPlan]:
     """ms of each measured claim of one full batch, and the plan of one; the backlog is deleted after."""
     backlog = [r[0] for r in sql.execute(BACKLOG_SQL, {"rows": (WARMUP_CLAIMS + SAMPLES + 1) * batch})]
@@ -159,7 +159,7 @@ def _claims(
     try:
         for n in range(WARMUP_CLAIMS + SAMPLES):
             if n == WARMUP_CLAIMS:
-                plan = _explain_claim(database, batch)
+                plan = doctor.parse_claim_plan(outbox.explain_claim(batch=batch, max_in_flight=10 * batch))
             started = time.perf_counter()
             # Back-pressure cannot stop it: at most one batch is ever in flight here.
             claimed = outbox.claim_due(batch=batch, max_in_flight=10 * batch)
@@ -177,17 +177,3 @@ def _claims(
         sql.execute("DELETE FROM credsync.outbox WHERE id >= %s", (min(backlog),))
     assert plan is not None
     return samples, plan
-
-
-def _explain_claim(database: db.Database, batch: int) -> doctor.ClaimPlan:
-    """EXPLAIN ANALYZE of one claim as ``Outbox.claim_due`` runs it (same session setting), rolled back."""
-    with database.transaction() as cur, cur.connection.transaction(force_rollback=True):
-        db.execute(cur, "outbox_claim_walk")
-        cur.execute(
-            "EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) " + queries.get("outbox_claim_due"),
-            {"now": None, "batch": batch, "max_in_flight": 10 * batch, "lease_s": 30},
-        )
-        row = cur.fetchone()
-    if row is None:
-        raise RuntimeError("EXPLAIN of the claim returned no plan")
-    return doctor.parse_claim_plan(next(iter(row.values())))

@@ -17,6 +17,7 @@ import pytest
 import redis
 
 from tests import keys
+from worker import broker as brokers
 
 ROOT = Path(__file__).resolve().parents[2]
 REDIS_URL = os.environ.get("CREDSYNC_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -107,10 +108,10 @@ def system(database_url: str, emulator: Any, platform: Any, tmp_path: Path) -> I
         system.stop()
     system.kill()
     client = redis.Redis.from_url(REDIS_URL)
-    leftovers = list(client.scan_iter(f"dramatiq:*{queue}*"))
-    if leftovers:
-        client.delete(*leftovers)
-    client.close()
+    try:
+        brokers.delete_queue(client, queue)
+    finally:
+        client.close()
 
 
 def wait_for(condition: Callable[[], bool], timeout_s: float, what: str, system: System) -> None:

@@ -51,11 +51,7 @@ def broker(queue: str) -> Iterator[brokers.IdlePollRedisBroker]:
     built.close()
     client = redis.Redis.from_url(REDIS_URL)
     try:
-        keys = [*client.scan_iter(match=f"dramatiq:{queue}*")]
-        keys += client.scan_iter(match=f"dramatiq:__acks__.{built.broker_id}*")
-        if keys:
-            client.delete(*keys)
-        client.zrem("dramatiq:__heartbeats__", built.broker_id)
+        brokers.delete_queue(client, queue, broker_ids=[built.broker_id])
     finally:
         client.close()
 
@@ -70,8 +66,8 @@ def test_messages_sent_in_one_round_trip_are_queued_in_order_each_with_its_own_r
     # Then Redis holds them in that order, as Dramatiq's own enqueue would store them
     client = redis.Redis.from_url(REDIS_URL)
     try:
-        redis_ids = client.lrange(f"dramatiq:{queue}", 0, -1)
-        stored = [json.loads(client.hget(f"dramatiq:{queue}.msgs", i) or b"{}") for i in redis_ids]
+        redis_ids = client.lrange(brokers.queue_key(queue), 0, -1)
+        stored = [json.loads(client.hget(brokers.messages_key(queue), i) or b"{}") for i in redis_ids]
     finally:
         client.close()
     assert [m["args"] for m in stored] == [[1], [2], [3], [4], [5]]
@@ -111,3 +107,54 @@ def test_messages_sent_in_one_round_trip_are_each_run_once_by_a_real_worker_with
 def test_sending_nothing_sends_nothing(broker: brokers.IdlePollRedisBroker, queue: str) -> None:
     brokers.enqueue_many(broker, [])
     assert broker.do_qsize(queue) == 0
+
+
+# -- Dramatiq's key layout, as credsync's doctor, tests and bench read it -------------------------
+
+
+def test_the_queue_depth_counts_what_the_broker_sent_waiting_delayed_and_the_senders_heartbeat(
+    broker: brokers.IdlePollRedisBroker, queue: str
+) -> None:
+    # Given three messages sent together and one retry delayed by a minute
+    brokers.enqueue_many(broker, [actors.message_for(row_id, "probe", queue) for row_id in range(3)])
+    broker.enqueue(actors.message_for(99, "probe", queue), delay=60_000)
+    # When
+    client = redis.Redis.from_url(REDIS_URL)
+    try:
+        depth = brokers.queue_depth(client, queue, heartbeats_since_ms=0)
+    finally:
+        client.close()
+    # Then
+    assert (depth.waiting, depth.held, depth.delayed, depth.dead_lettered) == (3, 0, 1, 0)
+    assert depth.heartbeats >= 1  # this broker's dispatch beat
+
+
+def test_deleting_a_queue_a_worker_used_leaves_none_of_its_keys_nor_the_brokers_heartbeat(
+    broker: brokers.IdlePollRedisBroker, queue: str
+) -> None:
+    # Given a queue a real worker consumed, with one message dead-lettered and one delayed
+    def probe(row_id: int) -> None:
+        if row_id == 0:
+            raise ValueError("dead-letter me")
+
+    dramatiq.actor(actor_name="probe", queue_name=queue, broker=broker, max_retries=0)(probe)
+    worker = dramatiq.Worker(broker, worker_timeout=100, worker_threads=1)
+    worker.start()
+    try:
+        brokers.enqueue_many(broker, [actors.message_for(row_id, "probe", queue) for row_id in range(3)])
+        broker.join(queue, timeout=30_000)
+        worker.join()
+    finally:
+        worker.stop()
+    broker.enqueue(actors.message_for(9, "probe", queue), delay=60_000)
+    client = redis.Redis.from_url(REDIS_URL)
+    try:
+        assert brokers.queue_depth(client, queue, heartbeats_since_ms=0).dead_lettered == 1
+        # When
+        deleted = brokers.delete_queue(client, queue, broker_ids=[broker.broker_id])
+        # Then
+        assert deleted >= 3  # at least the dead-letter set and the delayed list and hash
+        assert [k for k in client.scan_iter(match="*") if queue.encode() in k] == []
+        assert client.zscore(brokers.heartbeats_key(), broker.broker_id) is None
+    finally:
+        client.close()

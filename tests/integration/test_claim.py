@@ -5,7 +5,6 @@ from __future__ import annotations
 import threading
 
 from tests.conftest import Clock
-from worker import db, queries
 from worker.outbox import repository
 
 
@@ -157,15 +156,7 @@ def _pending(sql, count: int, prefix: str) -> None:  # type: ignore[no-untyped-d
 
 def _claim_buffers(database, batch: int) -> int:  # type: ignore[no-untyped-def]
     """Buffers one claim of ``batch`` rows touches, run as ``Outbox.claim_due`` runs it (rolled back)."""
-    with database.transaction() as cur, cur.connection.transaction(force_rollback=True):
-        db.execute(cur, "outbox_claim_walk")
-        cur.execute(
-            "EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) " + queries.get("outbox_claim_due"),
-            {"now": None, "batch": batch, "max_in_flight": 10_000, "lease_s": 30},
-        )
-        row = cur.fetchone()
-    assert row is not None
-    top = next(iter(row.values()))[0]
+    top = repository.Outbox(database, lease_s=30).explain_claim(batch=batch, max_in_flight=10_000)[0]
     assert top["Plan"]["Actual Rows"] == batch
     return int(top["Plan"]["Shared Hit Blocks"]) + int(top["Plan"].get("Shared Read Blocks", 0))
 

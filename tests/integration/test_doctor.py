@@ -11,6 +11,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import dramatiq
 import pika
 import pika.exceptions
 import psycopg
@@ -18,6 +19,7 @@ import pytest
 import redis
 
 from tests import rig
+from worker import broker as brokers
 from worker import db
 from worker.clients import credentials
 from worker.emulator import server
@@ -45,9 +47,7 @@ def queue() -> Iterator[str]:
     yield name
     client = redis.Redis.from_url(REDIS_URL)
     try:
-        client.delete(
-            *(f"dramatiq:{name}{suffix}" for suffix in ("", ".msgs", ".DQ", ".DQ.msgs", ".XQ", ".XQ.msgs"))
-        )
+        brokers.delete_queue(client, name)
     finally:
         client.close()
 
@@ -58,8 +58,8 @@ def _push(queue_name: str, count: int) -> None:
     try:
         for _ in range(count):
             message_id = uuid.uuid4().hex
-            client.hset(f"dramatiq:{queue_name}.msgs", message_id, b"{}")
-            client.rpush(f"dramatiq:{queue_name}", message_id)
+            client.hset(brokers.messages_key(queue_name), message_id, b"{}")
+            client.rpush(brokers.queue_key(queue_name), message_id)
     finally:
         client.close()
 
@@ -397,7 +397,7 @@ def test_given_messages_on_the_redis_queue_then_the_broker_check_reports_their_n
     client = redis.Redis.from_url(REDIS_URL)
     try:
         for n in range(2):
-            client.hset(f"dramatiq:{queue}.DQ.msgs", f"delayed-{n}", b"{}")
+            client.hset(brokers.delayed_messages_key(queue), f"delayed-{n}", b"{}")
     finally:
         client.close()
     # When
@@ -408,6 +408,20 @@ def test_given_messages_on_the_redis_queue_then_the_broker_check_reports_their_n
         in finding.summary
     )
     assert "PING " in finding.summary
+
+
+def test_given_an_untested_dramatiq_then_the_redis_broker_check_fails_naming_the_tested_range(
+    database: db.Database, queue: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given: a Dramatiq whose Redis key layout credsync was not tested with
+    monkeypatch.setattr(dramatiq, "__version__", "2.3.0")
+    # When
+    finding = _run(database, broker_url=REDIS_URL, queue_name=queue)[doctor.CHECK_BROKER]
+    # Then: no counts read from a layout that may have changed
+    assert finding.verdict == "fail"
+    assert "UntestedDependencyError: dramatiq 2.3.0 is installed" in finding.summary
+    assert "tested with dramatiq 2.0 to 2.2 only" in finding.summary
+    assert "tests/integration/test_broker_redis.py" in finding.summary
 
 
 def test_given_an_unreachable_redis_then_the_broker_check_fails_with_what_to_do(

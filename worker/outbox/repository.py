@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import datetime
+import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from psycopg.types.json import Jsonb
 
-from worker import db
+from worker import db, errors, queries
 from worker.outbox import rows
 
 Clock = Callable[[], datetime.datetime | None]
 #: Told, once a row is finished by this call, how many seconds it took from insert to finish.
 OnFinished = Callable[[float], None]
+
+# EXPLAIN cannot be a named query of its own without copying the claim: it wraps the real one.
+_EXPLAIN = "EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) "
 
 
 def database_clock() -> datetime.datetime | None:
@@ -33,17 +37,37 @@ class Outbox:
         """Claim up to ``batch`` due rows (fewer when ``max_in_flight`` is near), oldest first."""
         with self.database.transaction() as cur:
             db.execute(cur, "outbox_claim_walk")
-            found = db.fetch_all(
-                cur,
-                "outbox_claim_due",
-                {
-                    "now": self.clock(),
-                    "batch": batch,
-                    "max_in_flight": max_in_flight,
-                    "lease_s": self.lease_s,
-                },
-            )
+            found = db.fetch_all(cur, "outbox_claim_due", self._claim_params(batch, max_in_flight))
         return sorted((rows.Claimed(r["id"], r["task"]) for r in found), key=lambda r: r.id)
+
+    def explain_claim(
+        self, *, batch: int, max_in_flight: int, prepare: Callable[[db.Cursor], object] | None = None
+    ) -> list[dict[str, Any]]:
+        """``EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON)`` of ``claim_due``'s claim, run as it runs, rolled back.
+
+        Returns Postgres's JSON plan: a list of one object (``Plan``, ``Execution Time``, ...).
+        Nothing is claimed, but the rows the claim would take stay locked for its milliseconds and
+        up to a batch of dead row versions is left behind. ``prepare`` runs first, in the same
+        transaction (the doctor caps statement time there).
+        """
+        with self.database.transaction() as cur:
+            if prepare is not None:
+                prepare(cur)
+            with cur.connection.transaction(force_rollback=True):
+                # The walk setting first, in the same transaction, or the plan is not the claim's.
+                db.execute(cur, "outbox_claim_walk")
+                cur.execute(
+                    _EXPLAIN + queries.get("outbox_claim_due"), self._claim_params(batch, max_in_flight)
+                )
+                row = cur.fetchone()
+        if row is None:
+            raise errors.DatabaseError("EXPLAIN of the claim returned no plan")
+        explained = next(iter(row.values()))
+        # psycopg loads the json column; a text answer (a custom loader) is parsed here.
+        return list(json.loads(explained) if isinstance(explained, str) else explained)
+
+    def _claim_params(self, batch: int, max_in_flight: int) -> dict[str, Any]:
+        return {"now": self.clock(), "batch": batch, "max_in_flight": max_in_flight, "lease_s": self.lease_s}
 
     def release(self, ids: Sequence[int]) -> int:
         """Put claimed rows whose message could not be sent back to pending."""

@@ -32,7 +32,6 @@ from worker.clients import credentials as credentials_client
 from worker.ops.doctor.broker import (
     BROKER_TIMEOUT_S,
     CHECK_BROKER,
-    REDIS_NAMESPACE,
     WORKER_HEARTBEAT_WINDOW_S,
     broker_verdict,
     check_broker,
@@ -92,7 +91,6 @@ __all__ = [
     "HORIZON_WARN_S",
     "PENDING_INDEX",
     "PROBE_USERNAME",
-    "REDIS_NAMESPACE",
     "SEQ_SCAN_TOLERATED_ROWS",
     "SLOT_XID_AGE_FAIL",
     "STATEMENT_TIMEOUT_MS",

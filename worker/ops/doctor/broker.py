@@ -11,8 +11,6 @@ from worker.ops.doctor import findings
 CHECK_BROKER = "broker"
 
 BROKER_TIMEOUT_S = 2.0
-#: Key prefix of Dramatiq's Redis broker (RedisBroker's default namespace).
-REDIS_NAMESPACE = "dramatiq"
 WORKER_HEARTBEAT_WINDOW_S = 60
 
 
@@ -47,7 +45,8 @@ def check_broker(
 
 def _check_redis(url: str, queue_name: str, *, now: Callable[[], float]) -> findings.Finding:
     import redis
-    from dramatiq.common import dq_name, xq_name
+
+    from worker import broker as brokers
 
     shown = redact_url(url)
     client = redis.Redis.from_url(
@@ -57,14 +56,9 @@ def _check_redis(url: str, queue_name: str, *, now: Callable[[], float]) -> find
         started = time.perf_counter()
         client.ping()
         ping_ms = findings.ms_since(started)
-        key = f"{REDIS_NAMESPACE}:{queue_name}"
-        pipe = client.pipeline(transaction=False)
-        pipe.llen(key)
-        pipe.hlen(f"{key}.msgs")
-        pipe.hlen(f"{REDIS_NAMESPACE}:{dq_name(queue_name)}.msgs")
-        pipe.zcard(f"{REDIS_NAMESPACE}:{xq_name(queue_name)}")
-        pipe.zcount(f"{REDIS_NAMESPACE}:__heartbeats__", (now() - WORKER_HEARTBEAT_WINDOW_S) * 1000, "+inf")
-        ready, stored, delayed, dead, consumers = (int(n) for n in pipe.execute())
+        depth = brokers.queue_depth(
+            client, queue_name, heartbeats_since_ms=(now() - WORKER_HEARTBEAT_WINDOW_S) * 1000
+        )
     except redis.exceptions.AuthenticationError as exc:
         return findings.Finding(
             CHECK_BROKER,
@@ -83,12 +77,12 @@ def _check_redis(url: str, queue_name: str, *, now: Callable[[], float]) -> find
     finally:
         client.close()
     summary = (
-        f"{shown}: PING {ping_ms:.1f} ms; queue {queue_name!r}: {ready:,} waiting, "
-        f"{max(0, stored - ready):,} held by workers, {delayed:,} delayed (retries), "
-        f"{dead:,} dead-lettered; {consumers:,} Dramatiq consumers polled in the last "
+        f"{shown}: PING {ping_ms:.1f} ms; queue {queue_name!r}: {depth.waiting:,} waiting, "
+        f"{depth.held:,} held by workers, {depth.delayed:,} delayed (retries), "
+        f"{depth.dead_lettered:,} dead-lettered; {depth.heartbeats:,} Dramatiq consumers polled in the last "
         f"{WORKER_HEARTBEAT_WINDOW_S} s"
     )
-    verdict = broker_verdict(waiting=ready, consumers=consumers)
+    verdict = broker_verdict(waiting=depth.waiting, consumers=depth.heartbeats)
     if verdict == "ok":
         return findings.Finding(CHECK_BROKER, verdict, summary)
     return findings.Finding(

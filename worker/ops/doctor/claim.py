@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from worker import db, errors, queries, settings
+from worker import db, errors, settings
 from worker.ops.doctor import findings
+from worker.outbox import repository
 from worker.sync import host
 
 CHECK_CLAIM_QUERY = "claim query"
@@ -35,9 +35,6 @@ class ClaimSettings:
 #: A Seq Scan of the outbox inside the claim is harmless on a small table (the planner's own choice).
 SEQ_SCAN_TOLERATED_ROWS = 10_000
 PENDING_INDEX = "outbox_pending_idx"
-
-# EXPLAIN cannot be a named query of its own without copying the claim: it wraps the real one.
-_EXPLAIN = "EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) "
 
 
 def claim_lag_verdict(lag_s: float | None) -> findings.Verdict:
@@ -85,24 +82,10 @@ def parse_claim_plan(explained: Sequence[Mapping[str, Any]]) -> ClaimPlan:
 
 def explain_claim(database: db.Database, claim: ClaimSettings = ClaimSettings()) -> ClaimPlan:
     """EXPLAIN ANALYZE the scanner's claim with ``claim``'s parameters, rolled back: nothing is claimed."""
-    params = {
-        "now": None,
-        "batch": claim.batch,
-        "max_in_flight": claim.max_in_flight,
-        "lease_s": claim.lease_s,
-    }
-    with database.transaction() as cur:
-        findings.limit_statement_time(cur)
-        with cur.connection.transaction(force_rollback=True):
-            # As the scanner runs it: the walk setting first, in the same transaction.
-            cur.execute(queries.get("outbox_claim_walk"))
-            cur.execute(_EXPLAIN + queries.get("outbox_claim_due"), params)
-            row = cur.fetchone()
-    if row is None:
-        raise errors.DatabaseError("EXPLAIN of the claim returned no plan")
-    explained = next(iter(row.values()))
-    if isinstance(explained, str):
-        explained = json.loads(explained)
+    outbox = repository.Outbox(database, lease_s=claim.lease_s)
+    explained = outbox.explain_claim(
+        batch=claim.batch, max_in_flight=claim.max_in_flight, prepare=findings.limit_statement_time
+    )
     return parse_claim_plan(explained)
 
 
