@@ -1,7 +1,8 @@
 """The outbox pipeline in one process for tests: a real scanner, StubBroker, a real Dramatiq Worker.
 
-Seams, not patches: any task registry and dependencies; the machinery (claim, actors, row
-middleware, Retries policy) is the production code.
+Seams, not patches: any task registry and dependencies, passed to the composition root
+(``worker.composition.build``) with a StubBroker; the machinery (claim, actors, row middleware,
+Retries policy) and its wiring are the production code.
 """
 
 from __future__ import annotations
@@ -11,11 +12,9 @@ from typing import Any
 
 import dramatiq
 from dramatiq.brokers.stub import StubBroker
-from dramatiq.middleware import CurrentMessage
 
-from worker import broker as brokers
-from worker import db, settings
-from worker.outbox import actors, handlers, middleware, repository, rows, scanner
+from worker import composition, db, settings
+from worker.outbox import handlers, rows
 
 QUEUE = "credsync-test"
 
@@ -31,35 +30,35 @@ class Pipeline:
         max_retries: int = 2,
         lease_s: int = 30,
     ) -> None:
-        self.broker = StubBroker()
-        self.broker.emit_after("process_boot")
+        broker = StubBroker()
+        broker.emit_after("process_boot")
         config = settings.load_core(
             {
                 "DATABASE_URL": "postgresql://unused/x",
+                "CREDSYNC_QUEUE": QUEUE,
                 "CREDSYNC_MAX_RETRIES": max_retries,
                 "CREDSYNC_MIN_BACKOFF_MS": 10,
                 "CREDSYNC_MAX_BACKOFF_MS": 40,
+                "CREDSYNC_LEASE_S": lease_s,
+                "CREDSYNC_ACTOR_TIME_LIMIT_MS": 10_000,
+                "CREDSYNC_CLAIM_BATCH": 100,
+                "CREDSYNC_MAX_IN_FLIGHT": 1000,
+                "CREDSYNC_METRICS_PORT": "",
             }
         )
-        brokers.apply_retry_policy(self.broker, config)
-        self.broker.add_middleware(CurrentMessage())
-        self.outbox = repository.Outbox(database, lease_s=lease_s)
-        self.runtime = actors.Runtime(self.outbox, deps)
-        names = frozenset(registry.names())
-        self.broker.add_middleware(middleware.OutboxRows(lambda: self.runtime, names, lease_s=lease_s))
-        self.actors = actors.declare(
-            self.broker, registry, lambda: self.runtime, queue_name=QUEUE, time_limit_ms=10_000
-        )
-        self.scanner = scanner.Scanner(
-            self.outbox,
-            self.send_all,
-            known_tasks=names,
+        self.app = composition.build(
+            config,
+            broker=broker,
+            registry=registry,
+            database=database,
+            make_deps=lambda _database, _observer: deps,
             gate=gate,
-            batch=100,
-            max_in_flight=1000,
-            max_retries=max_retries,
-            rescue_every_s=3600,
         )
+        self.broker = self.app.broker
+        self.actors = self.app.task_actors
+        self.runtime = self.app.runtime()
+        self.outbox = self.runtime.outbox
+        self.scanner = self.app.make_scanner(self.outbox)
         self.worker = dramatiq.Worker(self.broker, worker_timeout=50)
         self.worker.start()
 
@@ -67,7 +66,7 @@ class Pipeline:
         self.send_all([row])
 
     def send_all(self, claimed: Sequence[rows.Claimed]) -> None:
-        brokers.enqueue_many(self.broker, [actors.message_for(row.id, row.task, QUEUE) for row in claimed])
+        self.app.send(claimed)
 
     def process(self) -> None:
         """Run every message sent so far, retries included."""

@@ -7,8 +7,9 @@ The life of a row, and the module that does each step:
    step with ``worker.tasks.REGISTRY`` by ``worker.migrate``).
 2. **Claim.** ``worker.outbox.scanner`` claims due rows with ``FOR UPDATE SKIP LOCKED``, the oldest
    of each ordering key only (``worker.outbox.repository``, SQL in ``sql/queries.sql``), unless the
-   host disabled sync or Credentials asked to wait (``worker.outbox.cooldowns``), and sends one
-   message per row, the row id only (``worker.broker``, ``worker.outbox.actors.message_for``).
+   host disabled sync or Credentials asked to wait (the gate of ``worker.composition.App.gate``,
+   holds in ``worker.outbox.cooldowns``), and sends one message per row, the row id only
+   (``worker.broker``, ``worker.outbox.actors.message_for``).
 3. **Run.** A Dramatiq actor (``worker.outbox.actors``) starts the attempt with a guarded update,
    runs the task's sync function (``worker.tasks`` → ``worker.sync.*``), which reads the host's
    tables (``worker.sync.host``) and calls Credentials (``worker.clients.credentials``, tokens
@@ -23,9 +24,16 @@ The life of a row, and the module that does each step:
    ``worker.outbox.maintenance`` (every minute under periodiq, ``worker.scheduler``) does it too,
    prunes old finished rows and scans once.
 6. **Inspect.** SQL views in schema ``credsync``, ``credsync status|failed|show|retry``
-   (``worker.cli``), ``credsync doctor`` (``worker.ops.doctor``), metrics (``worker.metrics``).
+   (``worker.cli``), ``credsync doctor`` (``worker.ops.doctor``), metrics (``worker.metrics``:
+   the workers' in ``worker.metrics.workers``, the scanner's and the outbox gauges in
+   ``worker.metrics.scanning``).
 
-``worker.app`` wires the broker, the machinery and the sync tasks together: it is what the
-Procfile's processes run. The machinery (``worker.outbox``) never imports the domain
-(``worker.sync``, ``worker.clients``).
+``worker.composition.build`` wires the broker, the machinery and the sync tasks together, once,
+for every process: ``worker.app`` is what ``dramatiq`` and ``periodiq`` import, ``worker.cli``
+runs the scanner, the scheduler and the commands from the same app, and the tests' pipeline is
+built by it too. Imports run downward only: the bottom modules (``worker.errors``,
+``worker.settings``, ``worker.db``, ...), then ``worker.clients``, then the domain
+(``worker.sync``) beside the machinery (``worker.outbox``), which never import each other, then
+``worker.broker``, ``worker.metrics`` and ``worker.tasks``, and the composition, the commands and
+the tools at the top (``tests/unit/test_structure.py`` keeps the table).
 """

@@ -17,10 +17,13 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from worker import db, errors, logs, migrate, settings, tasks
 from worker.outbox import repository
+
+if TYPE_CHECKING:
+    from worker import composition
 
 log = logging.getLogger("credsync")
 
@@ -203,33 +206,40 @@ def _supervise(command: list[str]) -> int:
     return child.wait()
 
 
-def _scanner(args: argparse.Namespace) -> int:
-    from worker import app
+def _app(config: settings.CoreSettings) -> composition.App:
+    """The app, as the Procfile's processes build it (``worker.composition``)."""
+    from worker import composition
 
-    return app.run_scanner()
+    return composition.build(config)
+
+
+def _scanner(args: argparse.Namespace) -> int:
+    return _app(settings.load()).run_scanner()
 
 
 def _scheduler(args: argparse.Namespace) -> int:
-    from worker import app, scheduler
+    from worker import scheduler
 
-    return scheduler.run(app.broker)
+    return scheduler.run(_app(settings.load()).broker)
 
 
 def _maintenance(args: argparse.Namespace) -> int:
-    from worker import app
-
-    app.run_maintenance()
+    _app(settings.load()).run_maintenance()
     return EXIT_OK
 
 
 def _status(args: argparse.Namespace) -> int:
     from worker.outbox import cooldowns
-    from worker.sync import host
 
-    with _outbox(_core()) as outbox:
+    config: settings.CoreSettings
+    try:
+        config = settings.load()  # with CREDENTIALS_URL, the scanner's gate pauses on its cooldowns too
+    except errors.ConfigurationError:
+        config = _core()
+    with _outbox(config) as outbox:
         summary = outbox.summary()
         activity = outbox.recent_activity()
-        paused = host.HostReader(outbox.database).paused_reason()
+        paused = _app(config).gate(outbox.database)()
         holds = cooldowns.Cooldowns(outbox.database, cache_s=0).holds()
     cooling = [f"{h.scope}: {h.reason}" for h in holds if h.kind != "refused"]
     refused = [h.reason for h in holds if h.kind == "refused"]
@@ -356,9 +366,7 @@ def _load_programs(args: argparse.Namespace) -> int:
 
 
 def _doctor(args: argparse.Namespace) -> int:
-    from worker.clients import credentials, tokens
     from worker.ops import doctor
-    from worker.sync import host
 
     config = _core()
     client = None
@@ -371,8 +379,7 @@ def _doctor(args: argparse.Namespace) -> int:
         with _outbox(config) as outbox:
             if full is not None:
                 # No hold book: the doctor's probes must not make rows wait.
-                signer = tokens.Signer.from_settings(full, host.HostReader(outbox.database).identity)
-                client = credentials.CredentialsClient.from_settings(full, signer=signer)
+                client = _app(full).client(outbox.database, holds=False)
             findings = doctor.run(
                 database=outbox.database,
                 broker_url=config.broker_url,

@@ -13,42 +13,19 @@ from typing import Any
 
 import pydantic
 
-from worker import db, outcomes, settings
-from worker.clients import credentials, tokens
-from worker.outbox import cooldowns, handlers
+from worker import outcomes
+from worker.clients import credentials
+from worker.outbox import handlers
 from worker.sync import certificates, course_dates, host, payloads, programs
 
 
 @dataclasses.dataclass(frozen=True)
 class Deps:
-    """What the sync functions need, built once per worker process by ``worker.app``."""
+    """What the sync functions need, built once per worker process by ``worker.composition``."""
 
     host: host.HostReader
     credentials: credentials.CredentialsClient
     rules: certificates.Rules
-
-
-def build_deps(
-    config: settings.Settings, database: db.Database, *, observer: credentials.Observer | None = None
-) -> Deps:
-    """The host reader and Credentials client (sharing the hold book) on ``database``, and the
-    LMS rules from ``config``; ``observer`` hears every HTTP exchange (the delivery ledger).
-
-    With ``LMS_JWT_*`` the client signs its tokens, with the claims of ``auth_user`` rows."""
-    reader = host.HostReader(database)
-    return Deps(
-        host=reader,
-        credentials=credentials.CredentialsClient.from_settings(
-            config,
-            observer=observer,
-            cooldowns=cooldowns.Cooldowns(database),
-            signer=tokens.Signer.from_settings(config, reader.identity),
-        ),
-        rules=certificates.Rules(
-            disable_honor_certificates=config.disable_honor_certificates,
-            programs_without_certificates=config.programs_without_certificates,
-        ),
-    )
 
 
 def _award_program_certificates(deps: Deps, payload: payloads.AwardProgramCertificates) -> outcomes.Outcome:

@@ -2,7 +2,8 @@
 
 No outbox bookkeeping, no broker, no delivery ledger: one child process per shard of the backlog
 (``python -m benchmarks.direct``) builds the same dependencies a worker process builds (database
-pool, Credentials client with its token cache and cooldown check, rules) and runs each row's
+pool, Credentials client with its token cache and cooldown check, rules: ``App.deps`` of
+``worker.composition``) and runs each row's
 handler, and the handlers of the follow-up rows it hands over, on ``--threads`` threads. It says
 ``ready`` once loaded, starts on a line from stdin, prints one JSON line when done, and exits
 on the next line.
@@ -21,7 +22,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from worker import db, settings, tasks
+from worker import composition, db, settings, tasks
 
 
 def main() -> int:
@@ -38,7 +39,7 @@ def main() -> int:
             (args.shards, args.shard),
         )
         backlog = [(r["task"], r["payload"]) for r in cur.fetchall()]
-    deps = tasks.build_deps(config, database)  # as a worker builds them, minus the delivery ledger
+    deps = composition.build(config).deps(database)  # as a worker builds them, minus the delivery ledger
     outcomes: collections.Counter[str] = collections.Counter()
     lock = threading.Lock()
 

@@ -231,3 +231,46 @@ def test_status_names_a_refusal_apart_from_cooldowns(database, capsys) -> None: 
     assert cli.main(["status", "--json"]) == 0
     status = json.loads(capsys.readouterr().out)
     assert status["refused"] == [f"HTTP 403. {fix}"]
+
+
+def test_status_is_paused_by_a_cooldown_as_the_scanner_is(monkeypatch, database, platform, capsys) -> None:  # type: ignore[no-untyped-def]
+    # Given sync enabled on the host, and Credentials asked to wait a minute (as a scanner sees it)
+    from worker.outbox import cooldowns
+
+    monkeypatch.setenv("CREDENTIALS_URL", "http://credentials.test")
+    monkeypatch.setenv("OAUTH_URL", "http://lms.test")
+    monkeypatch.setenv("OAUTH_CLIENT_ID", "credsync")
+    monkeypatch.setenv("OAUTH_CLIENT_SECRET", "credsync-secret")
+    platform.enable_credentials()
+    book = cooldowns.Cooldowns(database, cache_s=0)
+    book.record("http://credentials.test", time.time() + 60, "HTTP 503 with Retry-After 60 s")
+    # When the operator asks for the status
+    assert cli.main(["status", "--json"]) == 0
+    # Then processing is paused on the cooldown, and the cooldown is listed
+    status = json.loads(capsys.readouterr().out)
+    assert status["paused"].startswith("http://credentials.test asked to wait")
+    assert status["cooldowns"] == ["http://credentials.test: HTTP 503 with Retry-After 60 s"]
+
+
+def test_maintenance_runs_once_from_the_app_the_processes_build(monkeypatch, outbox, platform, sql) -> None:  # type: ignore[no-untyped-def]
+    # Given a row whose message was lost, and a row done long ago (sync disabled: nothing is sent)
+    monkeypatch.setenv("CREDENTIALS_URL", "http://credentials.test")
+    monkeypatch.setenv("OAUTH_URL", "http://lms.test")
+    monkeypatch.setenv("OAUTH_CLIENT_ID", "credsync")
+    monkeypatch.setenv("OAUTH_CLIENT_SECRET", "credsync-secret")
+    lost = platform.enqueue(TASK, {"username": "ada", "course_run_key": "k"})
+    old = platform.enqueue(TASK, {"username": "bob", "course_run_key": "k"})
+    sql.execute(
+        "UPDATE credsync.outbox SET status = 'enqueued', lease_until = now() - interval '1 minute'"
+        " WHERE id = %s",
+        (lost,),
+    )
+    sql.execute(
+        "UPDATE credsync.outbox SET status = 'done', finished_at = now() - interval '30 days' WHERE id = %s",
+        (old,),
+    )
+    # When the operator runs the maintenance pass
+    assert cli.main(["maintenance"]) == 0
+    # Then the lost row is pending again, and the old one is gone
+    assert outbox.status_of(lost)[0] == "pending"
+    assert outbox.status_of(old) is None

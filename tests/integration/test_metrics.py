@@ -17,8 +17,9 @@ import pytest
 
 from tests.harness import Pipeline
 from worker import broker as brokers
-from worker import db, errors, metrics, outcomes, settings
-from worker.outbox import cooldowns, handlers, repository
+from worker import db, errors, outcomes, settings
+from worker.metrics import scanning, workers
+from worker.outbox import cooldowns, handlers, repository, scanner
 
 NOW = datetime.datetime(2026, 3, 1, 12, 0, tzinfo=datetime.UTC)
 
@@ -54,7 +55,7 @@ def probe_task(sql: Any) -> None:
     )
 
 
-def _scrape(collector: metrics.OutboxCollector) -> prometheus_client.CollectorRegistry:
+def _scrape(collector: scanning.OutboxCollector) -> prometheus_client.CollectorRegistry:
     registry = prometheus_client.CollectorRegistry()
     registry.register(collector)
     return registry
@@ -80,10 +81,10 @@ def test_the_outbox_gauges_count_rows_by_status_and_measure_the_waits(
     for name in ("ian", "jo", "kim"):
         _insert(sql, name, "done", created_s=500)
     # When the collector is scraped
-    registry = _scrape(metrics.OutboxCollector(database, lambda: None, clock=lambda: NOW))
+    registry = _scrape(scanning.OutboxCollector(database, lambda: None, clock=lambda: NOW))
     # Then the counts are exact (done rows are not counted), and so are the waits
     value = registry.get_sample_value
-    assert {s: value("credsync_outbox_rows", {"status": s}) for s in metrics.COUNTED_STATUSES} == {
+    assert {s: value("credsync_outbox_rows", {"status": s}) for s in scanning.COUNTED_STATUSES} == {
         "pending": 3,
         "enqueued": 1,
         "running": 1,
@@ -99,16 +100,16 @@ def test_the_outbox_gauges_count_rows_by_status_and_measure_the_waits(
 
 
 def test_an_empty_outbox_has_zero_counts_and_waits(database: db.Database) -> None:
-    registry = _scrape(metrics.OutboxCollector(database, lambda: None))
+    registry = _scrape(scanning.OutboxCollector(database, lambda: None))
     value = registry.get_sample_value
-    assert [value("credsync_outbox_rows", {"status": s}) for s in metrics.COUNTED_STATUSES] == [0] * 5
+    assert [value("credsync_outbox_rows", {"status": s}) for s in scanning.COUNTED_STATUSES] == [0] * 5
     assert value("credsync_outbox_oldest_pending_age_seconds") == 0
     assert value("credsync_outbox_claim_lag_seconds") == 0
     assert value("credsync_metrics_scrape_error") == 0
 
 
 def test_processing_paused_follows_the_scanner_gate(database: db.Database) -> None:
-    registry = _scrape(metrics.OutboxCollector(database, lambda: "the config is disabled"))
+    registry = _scrape(scanning.OutboxCollector(database, lambda: "the config is disabled"))
     assert registry.get_sample_value("credsync_processing_paused") == 1
 
 
@@ -120,7 +121,7 @@ def test_a_failing_query_is_a_scrape_error_not_a_failed_scrape(database: db.Data
         raise errors.DatabaseError("connection lost")
 
     # When scraped, Then the scrape succeeds, says it is incomplete, and shows nothing stale
-    output = prometheus_client.generate_latest(_scrape(metrics.OutboxCollector(database, broken_gate)))
+    output = prometheus_client.generate_latest(_scrape(scanning.OutboxCollector(database, broken_gate)))
     text = output.decode()
     assert "credsync_metrics_scrape_error 1.0" in text
     assert "credsync_outbox_rows" not in text
@@ -135,7 +136,7 @@ def test_a_scrape_blocked_by_a_lock_gives_up_after_its_statement_timeout(
     # Given a session holding an exclusive lock on the outbox
     with psycopg.connect(database_url) as blocker:
         blocker.execute("LOCK TABLE credsync.outbox IN ACCESS EXCLUSIVE MODE")
-        collector = metrics.OutboxCollector(database, lambda: None, timeout_ms=300)
+        collector = scanning.OutboxCollector(database, lambda: None, timeout_ms=300)
         # When scraped, Then the scrape ends soon, with an error instead of the outbox gauges
         started = time.monotonic()
         registry = _scrape(collector)
@@ -156,18 +157,18 @@ def test_the_scanner_counts_claimed_and_rescued_rows(database: db.Database, sql:
         "UPDATE credsync.outbox SET status = 'enqueued', lease_until = now() - interval '1 minute'"
         " WHERE payload ->> 'username' = 'cy'"
     )
-    exported = metrics.ScannerMetrics()
+    exported = scanning.ScannerMetrics()
     sent: list[int] = []
-    scan = metrics.ObservedScanner(
+    scan = scanner.Scanner(
         repository.Outbox(database, lease_s=30),
         lambda claimed: sent.extend(row.id for row in claimed),
-        observe=exported.observe,
         known_tasks={"award_program_certificates"},
         gate=lambda: None,
         batch=10,
         max_in_flight=100,
         max_retries=3,
         rescue_every_s=60,
+        observe=exported.observe,
     )
     # When the scanner makes one pass (rescue first, then the claim: the rescued row goes too)
     scan.run_once(rescue=True)
@@ -182,7 +183,7 @@ def test_the_scanner_counts_claimed_and_rescued_rows(database: db.Database, sql:
 
 def test_worker_metrics_count_http_exchanges_and_row_outcomes() -> None:
     registry = prometheus_client.CollectorRegistry()
-    counters = metrics.WorkerMetrics(registry)
+    counters = workers.WorkerMetrics(registry)
     url = "http://credentials.test/api/v2/credentials/"
     # When the client reports exchanges, and rows finish
     counters.http_exchange("POST", url, 201, 12, None)
@@ -218,7 +219,7 @@ def test_tee_tells_every_observer_even_when_one_fails() -> None:
     def listening(method: str, url: str, status: int | None, duration_ms: int, error: str | None) -> None:
         heard.append((method, status))
 
-    metrics.tee(broken, listening)("GET", "http://x/", 200, 1, None)
+    workers.tee(broken, listening)("GET", "http://x/", 200, 1, None)
     assert heard == [("GET", 200)]
 
 
@@ -366,7 +367,7 @@ def test_with_metrics_on_the_broker_exports_through_credsyncs_exposition_process
     broker = brokers.build(_core(CREDSYNC_METRICS_PORT="19300", CREDSYNC_QUEUE="q1"))
     try:
         [middleware] = _prometheus_middleware(broker)
-        assert middleware.forks == [metrics.serve_worker_metrics]
+        assert middleware.forks == [workers.serve_worker_metrics]
         assert (dramatiq_prometheus.HTTP_HOST, dramatiq_prometheus.HTTP_PORT) == ("127.0.0.1", 19300)
         assert Path(dramatiq_prometheus.DB_PATH) == tmp_path / "credsync-prometheus-q1-19300"
     finally:
@@ -392,10 +393,10 @@ def test_the_holds_gauge_counts_holds_in_force_by_kind(database: db.Database) ->
     book.record("http://c#learner:bob", soon, "HTTP 429", "learner_throttle")
     book.record("http://c", time.time() - 1, "HTTP 503", "retry_after")
     # When the collector is scraped
-    registry = _scrape(metrics.OutboxCollector(database, lambda: None))
+    registry = _scrape(scanning.OutboxCollector(database, lambda: None))
     # Then each kind is counted, and the ended cooldown is not
     value = registry.get_sample_value
-    assert {k: value("credsync_holds", {"kind": k}) for k in metrics.HOLD_KINDS} == {
+    assert {k: value("credsync_holds", {"kind": k}) for k in scanning.HOLD_KINDS} == {
         "retry_after": 0,
         "learner_throttle": 2,
         "refused": 1,

@@ -63,6 +63,29 @@ def test_while_paused_nothing_is_claimed_and_the_reason_is_reported(
     assert (result.paused, result.claimed, sent) == ("config disabled", 0, [])
 
 
+def test_each_pass_is_told_to_the_observer_and_a_failing_observer_never_stops_a_pass(
+    outbox: repository.Outbox, platform, caplog: pytest.LogCaptureFixture
+) -> None:  # type: ignore[no-untyped-def]
+    # Given four due rows, and a scanner whose observer records each pass, then breaks
+    for i in range(4):
+        platform.enqueue(TASK, _row(f"u{i}"))
+    heard: list[scanner.ScanResult] = []
+
+    def observe(result: scanner.ScanResult) -> None:
+        heard.append(result)
+        if len(heard) > 1:
+            raise RuntimeError("metrics down")
+
+    scan = _scanner(outbox, [])
+    scan.observe = observe
+    # When it makes two passes
+    first, second = scan.run_once(), scan.run_once()
+    # Then the observer heard both, and the failure is logged, not raised
+    assert heard == [first, second]
+    assert (first.claimed, second.claimed) == (3, 1)
+    assert "metrics down" in caplog.text
+
+
 def test_a_pass_hands_its_whole_batch_to_the_broker_at_once_in_insert_order(
     outbox: repository.Outbox, platform
 ) -> None:  # type: ignore[no-untyped-def]

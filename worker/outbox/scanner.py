@@ -3,7 +3,8 @@
 ``Scanner.run_once()`` is one pass (rescue when due, pause check, claim, send) and returns what it
 did; ``run_forever`` is the thin loop of the ``scanner`` process. A pass that fills its batch is
 followed at once by another; otherwise the loop sleeps ``interval_s``. A pass hands the messages of
-its whole batch to ``send`` at once, so a broker can take them in one round trip.
+its whole batch to ``send`` at once, so a broker can take them in one round trip, and tells
+``observe`` (the scanner's metrics, when on) what it did.
 """
 
 from __future__ import annotations
@@ -22,6 +23,9 @@ log = logging.getLogger(__name__)
 Send = Callable[[Sequence[rows.Claimed]], None]
 """Sends one message per claimed row, in order; raises when any of them may not have been sent."""
 Gate = Callable[[], str | None]
+"""Why nothing may be claimed now (the host disabled sync, Credentials asked to wait), or None."""
+Observe = Callable[["ScanResult"], None]
+"""Told what each pass did; a failing observer is logged, never the pass's problem."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -47,6 +51,7 @@ class Scanner:
         max_in_flight: int,
         max_retries: int,
         rescue_every_s: float,
+        observe: Observe | None = None,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.outbox = outbox
@@ -57,11 +62,21 @@ class Scanner:
         self.max_in_flight = max_in_flight
         self.max_retries = max_retries
         self.rescue_every_s = rescue_every_s
+        self.observe = observe
         self.monotonic = monotonic
         self._next_rescue = 0.0
 
     def run_once(self, *, rescue: bool | None = None) -> ScanResult:
         """One pass. ``rescue`` forces (True) or skips (False) the lease rescue; None: when due."""
+        result = self._pass(rescue)
+        if self.observe is not None:
+            try:
+                self.observe(result)
+            except Exception:
+                log.exception("could not tell %r what a scan did", self.observe)
+        return result
+
+    def _pass(self, rescue: bool | None) -> ScanResult:
         rescued = 0
         now = self.monotonic()
         if rescue or (rescue is None and now >= self._next_rescue):
