@@ -54,6 +54,14 @@ def build(config: settings.CoreSettings) -> dramatiq.Broker:
         broker = RabbitmqBroker(url=config.broker_url)
     else:
         broker = _redis_broker(config.broker_url)
+    return configure(broker, config)
+
+
+def configure(broker: dramatiq.Broker, config: settings.CoreSettings) -> dramatiq.Broker:
+    """Add credsync's middleware to ``broker`` (one ``build`` made, or a test's StubBroker).
+
+    The retry policy, ``CurrentMessage``, periodiq, and with metrics on, Dramatiq's Prometheus.
+    """
     apply_retry_policy(broker, config)
     broker.add_middleware(CurrentMessage())
     broker.add_middleware(PeriodiqMiddleware(skip_delay=30))

@@ -16,8 +16,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import dramatiq
-from dramatiq.middleware import CurrentMessage
-from periodiq import PeriodiqMiddleware, cron
+from periodiq import cron
 
 from worker import broker as brokers
 from worker import db, errors, settings, tasks
@@ -120,16 +119,8 @@ class App:
 
     def _wire(self) -> tuple[dramatiq.Broker, dict[str, dramatiq.Actor[Any, Any]]]:
         config = self.config
-        broker = self._given_broker
-        if broker is None:
-            broker = brokers.build(config)
-        else:
-            # What worker.broker.build adds to the brokers it builds.
-            brokers.apply_retry_policy(broker, config)
-            broker.add_middleware(CurrentMessage())
-            broker.add_middleware(PeriodiqMiddleware(skip_delay=30))
-            if config.metrics_port is not None:
-                broker.add_middleware(workers.dramatiq_middleware(config))
+        given = self._given_broker
+        broker = brokers.build(config) if given is None else brokers.configure(given, config)
         broker.add_middleware(middleware.OutboxRows(self.runtime, self.task_names, lease_s=config.lease_s))
         task_actors = actors.declare(
             broker,
