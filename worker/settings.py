@@ -108,10 +108,10 @@ class CoreSettings(LogSettings):
     max_in_flight: Annotated[int, pydantic.Field(ge=1)] = pydantic.Field(
         DEFAULT_MAX_IN_FLIGHT, validation_alias="CREDSYNC_MAX_IN_FLIGHT"
     )
-    retention_done_days: Annotated[int, pydantic.Field(ge=0)] = pydantic.Field(
+    retention_done_days: Annotated[int, pydantic.Field(ge=1)] = pydantic.Field(
         DEFAULT_RETENTION_DONE_DAYS, validation_alias="CREDSYNC_RETENTION_DONE_DAYS"
     )
-    retention_failed_days: Annotated[int, pydantic.Field(ge=0)] = pydantic.Field(
+    retention_failed_days: Annotated[int, pydantic.Field(ge=1)] = pydantic.Field(
         DEFAULT_RETENTION_FAILED_DAYS, validation_alias="CREDSYNC_RETENTION_FAILED_DAYS"
     )
     actor_time_limit_ms: Annotated[int, pydantic.Field(ge=1_000)] = pydantic.Field(

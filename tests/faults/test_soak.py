@@ -109,9 +109,11 @@ def _soak(system: harness.System, rows: int, *, assert_memory: bool) -> None:
     claim_ms = next(iter(plan.values()))[0]["Execution Time"]
     # (which partial index of unfinished rows the planner picks may vary; a scan of the history may not)
     assert '"Node Type": "Seq Scan"' not in plan_text, plan_text
-    # And pruning (here with a retention of 0 days) removes every finished row
+    # And pruning (here with a retention of 1 day, the rows made 2 days old) removes every finished row
+    with system.sql() as conn:
+        conn.execute("UPDATE credsync.outbox SET finished_at = finished_at - interval '2 days'")
     done = subprocess.run(
-        [harness.CREDSYNC, "prune", "--older-than-days", "0"],
+        [harness.CREDSYNC, "prune", "--older-than-days", "1"],
         env=system.env,
         capture_output=True,
         text=True,

@@ -75,10 +75,13 @@ def test_retry_counts_in_a_dry_run_then_puts_failed_rows_back(outbox, platform, 
     assert [outbox.status_of(i)[0] for i in ids] == ["pending", "pending"]  # type: ignore[index]
 
 
-def test_prune_and_enqueue(outbox, platform, capsys) -> None:  # type: ignore[no-untyped-def]
+def test_prune_and_enqueue(outbox, platform, sql, capsys) -> None:  # type: ignore[no-untyped-def]
     _failed_row(outbox, platform)
-    assert cli.main(["prune", "--older-than-days", "0"]) == 0
+    recent = _failed_row(outbox, platform, "bob")
+    sql.execute("UPDATE credsync.outbox SET finished_at = now() - interval '2 days' WHERE id <> %s", [recent])
+    assert cli.main(["prune", "--older-than-days", "1"]) == 0
     assert "pruned 1 rows" in capsys.readouterr().out
+    assert outbox.status_of(recent) is not None
     assert cli.main(["enqueue", TASK, '{"username": "ada", "course_run_key": "k"}']) == 0
     row_id = int(capsys.readouterr().out)
     assert outbox.status_of(row_id) == ("pending", 0)

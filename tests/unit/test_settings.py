@@ -59,6 +59,8 @@ def test_a_missing_required_variable_is_named(missing: str) -> None:
     [
         ("CREDSYNC_MAX_RETRIES", "many", "CREDSYNC_MAX_RETRIES"),
         ("CREDSYNC_MAX_RETRIES", "-1", "CREDSYNC_MAX_RETRIES"),
+        ("CREDSYNC_RETENTION_DONE_DAYS", "0", "CREDSYNC_RETENTION_DONE_DAYS"),
+        ("CREDSYNC_RETENTION_FAILED_DAYS", "-5", "CREDSYNC_RETENTION_FAILED_DAYS"),
         ("BROKER_URL", "kafka://x", "BROKER_URL: Value error, must start with redis://"),
         ("DATABASE_URL", "mysql://x/y", "DATABASE_URL: Value error, must be a postgresql:// URL"),
         ("CREDENTIALS_URL", "credentials.example", "CREDENTIALS_URL: Value error, must be an absolute"),
