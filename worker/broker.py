@@ -1,6 +1,6 @@
 """The Dramatiq broker (Redis or RabbitMQ, from ``BROKER_URL``) with credsync's retry policy.
 
-With ``CREDSYNC_METRICS_PORT`` set, Dramatiq's Prometheus middleware too (``worker.metrics``).
+With ``CREDSYNC_METRICS_PORT`` set, credsync's Prometheus exporter middleware too (``worker.metrics``).
 
 This module is the one place that knows Dramatiq's Redis internals: the private dispatch script
 ``IdlePollRedisBroker.enqueue_many`` calls, and the key layout (``queue_key`` ... ``heartbeats_key``)
@@ -60,7 +60,7 @@ def build(config: settings.CoreSettings) -> dramatiq.Broker:
 def configure(broker: dramatiq.Broker, config: settings.CoreSettings) -> dramatiq.Broker:
     """Add credsync's middleware to ``broker`` (one ``build`` made, or a test's StubBroker).
 
-    The retry policy, ``CurrentMessage``, periodiq, and with metrics on, Dramatiq's Prometheus.
+    The retry policy, ``CurrentMessage``, periodiq, and with metrics on, the Prometheus exporter.
     """
     apply_retry_policy(broker, config)
     broker.add_middleware(CurrentMessage())

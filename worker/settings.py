@@ -12,7 +12,7 @@ Metrics are off unless ``CREDSYNC_METRICS_PORT`` is set; then nothing else binds
 ``CREDSYNC_METRICS_HOST`` (default ``127.0.0.1``, loopback only) is the address:
 
 * a ``worker`` (all its Dramatiq processes together) serves ``/metrics`` on the port itself:
-  Dramatiq's exposition server, with Dramatiq's and credsync's worker metrics;
+  an exposition process Dramatiq forks once per run, with the message and worker metrics;
 * the ``scanner`` serves on the port + 1: the outbox gauges (read at scrape time) and its counters;
 * the ``scheduler`` serves nothing. See ``worker.metrics`` for the metric names.
 """

@@ -74,10 +74,12 @@ def test_the_worker_and_the_scanner_serve_their_metrics_on_the_configured_ports(
     _host_awards(database_url, learners)
     wait_for(lambda: all(r["status"] == "done" for r in _rows(database_url)), 60, "rows done", system)
     # Then the worker's endpoint has Dramatiq's metrics and credsync's, summed over its processes
+    queue = system.env["CREDSYNC_QUEUE"]
     worker = _scrape_until(
         f"http://127.0.0.1:{port}/metrics",
         [
-            "dramatiq_messages_total",
+            # (none in progress: every finished message counted)
+            f'dramatiq_messages_inprogress{{actor_name="award_course_certificate",queue_name="{queue}"}} 0.0',
             "credsync_http_requests_total",
             'credsync_rows_total{outcome="done",task="award_course_certificate"} 3.0',
             "credsync_row_latency_seconds_bucket",
@@ -85,6 +87,9 @@ def test_the_worker_and_the_scanner_serve_their_metrics_on_the_configured_ports(
         system,
     )
     samples = _samples(worker)
+    award = frozenset({("queue_name", queue), ("actor_name", "award_course_certificate")})
+    assert samples[("dramatiq_messages_total", award)] >= len(learners)
+    assert samples[("dramatiq_message_duration_milliseconds_count", award)] >= len(learners)
     done = frozenset({("task", "award_course_certificate"), ("outcome", "done")})
     assert samples[("credsync_row_latency_seconds_count", done)] == 3
     assert 0 < samples[("credsync_row_latency_seconds_sum", done)] < 3 * 60

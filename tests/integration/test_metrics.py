@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import datetime
 import json
+import os
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -11,14 +14,17 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import dramatiq
 import prometheus_client
 import pydantic
 import pytest
+from dramatiq.brokers.stub import StubBroker
+from prometheus_client import multiprocess, parser
 
 from tests.harness import Pipeline
 from worker import broker as brokers
 from worker import db, errors, outcomes, settings
-from worker.metrics import scanning, workers
+from worker.metrics import exporter, exposition, scanning, workers
 from worker.outbox import cooldowns, handlers, repository, scanner
 
 NOW = datetime.datetime(2026, 3, 1, 12, 0, tzinfo=datetime.UTC)
@@ -336,42 +342,158 @@ def _core(**overrides: Any) -> settings.CoreSettings:
     return settings.load_core({"DATABASE_URL": "postgresql://unused/x", **overrides})
 
 
-def _prometheus_middleware(broker: Any) -> list[Any]:
-    # By class name: importing Dramatiq's module would read its variables (and make a directory).
-    return [m for m in broker.middleware if any(c.__name__ == "Prometheus" for c in type(m).__mro__)]
+def _exporters(broker: dramatiq.Broker) -> list[exporter.Exporter]:
+    return [m for m in broker.middleware if isinstance(m, exporter.Exporter)]
 
 
-def test_with_metrics_off_the_broker_has_no_prometheus_middleware_and_nothing_listens() -> None:
+def test_with_metrics_off_the_broker_has_no_exporter_and_nothing_listens() -> None:
     config = _core()
     assert config.metrics_port is None
     broker = brokers.build(config)
     try:
-        assert _prometheus_middleware(broker) == []
+        assert _exporters(broker) == []
     finally:
         broker.close()
 
 
-def test_with_metrics_on_the_broker_exports_through_credsyncs_exposition_process(
+def test_with_metrics_on_the_broker_has_the_exporter_and_building_it_changes_nothing_yet(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    # (building it sets Dramatiq's variables and module globals in this process: monkeypatch puts
-    # them back)
+    # Given a temporary directory of its own
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
-    monkeypatch.setenv("dramatiq_prom_db", str(tmp_path / "dramatiq"))
-    monkeypatch.setenv("dramatiq_prom_host", "127.0.0.1")
-    monkeypatch.delenv("dramatiq_prom_port", raising=False)
-    from dramatiq.middleware import prometheus as dramatiq_prometheus
-
-    for name in ("HTTP_HOST", "HTTP_PORT", "DB_PATH"):
-        monkeypatch.setattr(dramatiq_prometheus, name, getattr(dramatiq_prometheus, name))
+    environment = dict(os.environ)
+    # When a broker is built with metrics on
     broker = brokers.build(_core(CREDSYNC_METRICS_PORT="19300", CREDSYNC_QUEUE="q1"))
     try:
-        [middleware] = _prometheus_middleware(broker)
-        assert middleware.forks == [workers.serve_worker_metrics]
-        assert (dramatiq_prometheus.HTTP_HOST, dramatiq_prometheus.HTTP_PORT) == ("127.0.0.1", 19300)
-        assert Path(dramatiq_prometheus.DB_PATH) == tmp_path / "credsync-prometheus-q1-19300"
+        # Then it has the exporter, whose fork is credsync's exposition process, and whose runs
+        # go under a directory named after the queue and the port
+        [middleware] = _exporters(broker)
+        assert middleware.forks == [exposition.serve_worker_metrics]
+        assert middleware.base_dir == tmp_path / "credsync-prometheus-q1-19300"
+        # And until a worker process boots, nothing is set or made
+        assert dict(os.environ) == environment
+        assert list(tmp_path.iterdir()) == []
     finally:
         broker.close()
+
+
+def test_before_process_boot_the_exporter_records_nothing(tmp_path: Path) -> None:
+    # Given an exporter in a process Dramatiq did not boot (a scanner's broker)
+    middleware = exporter.Exporter(tmp_path)
+    retry = dramatiq.Message(queue_name="q", actor_name="a", args=(), kwargs={}, options={"retries": 1})
+    # When the process enqueues a retry, Then nothing fails and no file is written
+    middleware.after_enqueue(StubBroker(), retry, 100)
+    assert list(tmp_path.iterdir()) == []
+
+
+#: A Dramatiq worker process, booted as Dramatiq boots one, with the exporter on a StubBroker. Two
+#: messages succeed; one fails, is retried once, fails again and is dead-lettered; a fourth is held
+#: in progress while the process prints a scrape of its run's files. Then the worker stops.
+_WORKER_PROCESS = """
+import sys, threading
+from pathlib import Path
+
+import dramatiq
+from dramatiq.brokers.stub import StubBroker
+
+from worker.metrics import exporter
+
+broker = StubBroker()
+broker.add_middleware(exporter.Exporter(Path(sys.argv[1])))
+started, release = threading.Event(), threading.Event()
+
+
+@dramatiq.actor(broker=broker, queue_name="q")
+def ok():
+    pass
+
+
+@dramatiq.actor(broker=broker, queue_name="q", max_retries=1, min_backoff=100, max_backoff=100)
+def flaky():
+    raise RuntimeError("always")
+
+
+@dramatiq.actor(broker=broker, queue_name="q")
+def held():
+    started.set()
+    release.wait(30)
+
+
+assert "prometheus_client" not in sys.modules
+broker.emit_after("process_boot")
+worker = dramatiq.Worker(broker, worker_timeout=50)
+worker.start()
+ok.send()
+ok.send()
+flaky.send()
+broker.join("q", fail_fast=False)
+worker.join()
+held.send()
+assert started.wait(30)
+
+import prometheus_client
+from prometheus_client import multiprocess
+
+registry = prometheus_client.CollectorRegistry()
+multiprocess.MultiProcessCollector(registry)  # the directory process boot set
+print(prometheus_client.generate_latest(registry).decode())
+release.set()
+broker.join("q", fail_fast=False)
+worker.join()
+worker.stop()
+assert "dramatiq.middleware.prometheus" not in sys.modules
+"""
+
+
+def _samples(text: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+    return {
+        (sample.name, frozenset(sample.labels.items())): sample.value
+        for family in parser.text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+def test_the_exporter_records_dramatiqs_message_metrics_in_the_files_of_the_run(tmp_path: Path) -> None:
+    # Given a worker process with the exporter (its own interpreter: prometheus_client chooses
+    # multiprocess mode when first imported, and this one imported it long ago)
+    environment = {k: v for k, v in os.environ.items() if k != exporter.MULTIPROC_DIR_ENV}
+    # When it processes its messages
+    finished = subprocess.run(
+        [sys.executable, "-c", _WORKER_PROCESS, str(tmp_path)],
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert finished.returncode == 0, finished.stderr[-4000:]
+    # Then its files are in the directory of its run, named after its parent (Dramatiq's main process)
+    [run] = tmp_path.iterdir()
+    assert run.name == str(os.getpid())
+    # And while a message was held, the scrape counted it in progress, and nothing else
+    during = _samples(finished.stdout)
+
+    def labels(actor: str) -> frozenset[tuple[str, str]]:
+        return frozenset({("queue_name", "q"), ("actor_name", actor)})
+
+    assert during[("dramatiq_messages_inprogress", labels("held"))] == 1
+    assert during[("dramatiq_messages_inprogress", labels("ok"))] == 0
+    assert during[("dramatiq_delayed_messages_inprogress", labels("flaky"))] == 0
+    # And the run's files have every message's outcome, under Dramatiq's names and labels; the
+    # retry counted once, and every label names the queue, never its delay queue "q.DQ"
+    registry = prometheus_client.CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry, path=str(run))  # type: ignore[no-untyped-call]
+    after = _samples(prometheus_client.generate_latest(registry).decode())
+    for actor, total in (("ok", 2), ("flaky", 2), ("held", 1)):
+        assert after[("dramatiq_messages_total", labels(actor))] == total
+        assert after[("dramatiq_message_duration_milliseconds_count", labels(actor))] == total
+    assert after[("dramatiq_message_errors_total", labels("flaky"))] == 2
+    assert after[("dramatiq_message_retries_total", labels("flaky"))] == 1
+    assert after[("dramatiq_message_rejects_total", labels("flaky"))] == 1
+    assert {dict(labels)["queue_name"] for _, labels in after} == {"q"}
+    assert 0 < after[("dramatiq_message_duration_milliseconds_sum", labels("held"))] < 30_000
+    # And the stopped process took its share of the in-progress gauges with it
+    assert not [name for name, _ in after if name.endswith("inprogress")]
 
 
 @pytest.mark.parametrize(("value", "port"), [("", None), ("9300", 9300)])
