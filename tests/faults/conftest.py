@@ -11,13 +11,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.faults import harness
+from tests.faults import databases, harness
+from tests.system import brokers, postgres
 from worker.emulator import server
 
 
 @pytest.fixture(scope="session")
-def private_postgres() -> Iterator[harness.PrivatePostgres]:
-    pg = harness.PrivatePostgres()
+def private_postgres() -> Iterator[postgres.PrivatePostgres]:
+    pg = postgres.PrivatePostgres()
     try:
         pg.up()
         yield pg
@@ -26,8 +27,8 @@ def private_postgres() -> Iterator[harness.PrivatePostgres]:
 
 
 @pytest.fixture(scope="session")
-def private_redis() -> Iterator[harness.PrivateRedis]:
-    broker = harness.PrivateRedis()
+def private_broker() -> Iterator[brokers.PrivateBroker]:
+    broker = brokers.PrivateRedis()
     try:
         yield broker
     finally:
@@ -35,29 +36,29 @@ def private_redis() -> Iterator[harness.PrivateRedis]:
 
 
 @pytest.fixture(scope="session")
-def fault_databases(private_postgres: harness.PrivatePostgres) -> harness.Databases:
-    return harness.Databases(private_postgres)
+def fault_databases(private_postgres: postgres.PrivatePostgres) -> databases.Databases:
+    return databases.Databases(private_postgres)
 
 
 @pytest.fixture
 def system(
-    private_postgres: harness.PrivatePostgres,
-    private_redis: harness.PrivateRedis,
-    fault_databases: harness.Databases,
+    private_postgres: postgres.PrivatePostgres,
+    private_broker: brokers.PrivateBroker,
+    fault_databases: databases.Databases,
     tmp_path: Path,
 ) -> Iterator[harness.System]:
     """A fresh database and emulator, and the environment for this test's processes (not started)."""
     database = fault_databases.create()
     emulator = server.Emulator(port=0).start()
     system = harness.System(
-        pg=private_postgres, broker=private_redis, database=database, emulator=emulator, workdir=tmp_path
+        pg=private_postgres, broker=private_broker, database=database, emulator=emulator, workdir=tmp_path
     )
     try:
         yield system
     finally:
         system.shutdown()
         emulator.stop()
-        private_redis.flushall()
+        private_broker.flush()
         fault_databases.drop(database)
 
 

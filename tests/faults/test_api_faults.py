@@ -5,7 +5,8 @@ from __future__ import annotations
 import subprocess
 import time
 
-from tests.faults import harness
+from tests.faults import harness, host, invariants
+from tests.system import processes
 from worker.emulator import server
 
 CREDENTIALS = server.CREDENTIALS_PATH
@@ -27,13 +28,13 @@ def test_rows_outlive_errors_timeouts_dropped_connections_and_throttling_and_end
         server.Fault(method="POST", path_prefix=CREDENTIALS, status=500, probability=0.5),
     ):
         system.emulator.add_fault(fault)
-    harness.add_course_runs(system)
+    host.add_course_runs(system)
     system.start_all()
 
     # When 60 awards are committed, and meanwhile every token is revoked while the token endpoint
     # fails half the time, and Credentials recovers after a while
-    ids = harness.host_awards(system, [f"flaky{i:02d}" for i in range(20)])
-    harness.wait_until(
+    ids = host.awards(system, [f"flaky{i:02d}" for i in range(20)])
+    processes.wait_until(
         lambda: system.emulator.stats()["faults"] >= 30, 30, "faults to be injected", system.report
     )
     system.emulator.add_fault(server.Fault(path_prefix="/oauth2/", status=500, probability=0.5))
@@ -60,11 +61,11 @@ def test_with_a_short_retry_budget_rows_fail_with_a_clear_error_and_retry_brings
     # Given one retry per row, the processes running, and Credentials answering 500 for good
     system.env["CREDSYNC_MAX_RETRIES"] = "1"
     system.emulator.add_fault(server.Fault(method="POST", path_prefix=CREDENTIALS, status=500))
-    harness.add_course_runs(system)
+    host.add_course_runs(system)
     system.start_all()
 
     # When 20 awards are committed
-    ids = harness.host_awards(system, [f"doomed{i:02d}" for i in range(10)], harness.RUNS[:2])
+    ids = host.awards(system, [f"doomed{i:02d}" for i in range(10)], host.RUNS[:2])
 
     # Then every row ends failed after two attempts, saying what happened
     system.wait_settled()
@@ -78,7 +79,7 @@ def test_with_a_short_retry_budget_rows_fail_with_a_clear_error_and_retry_brings
     # When Credentials recovers and an operator retries every failed row
     system.emulator.clear_faults()
     retry = subprocess.run(
-        [harness.CREDSYNC, "retry", "--all-failed"],
+        [processes.CREDSYNC, "retry", "--all-failed"],
         env=system.env,
         capture_output=True,
         text=True,
@@ -100,11 +101,11 @@ def test_an_answer_slower_than_the_lease_is_waited_for_and_never_sent_twice(syst
     system.emulator.add_fault(
         server.Fault(method="POST", path_prefix=CREDENTIALS, action="latency", latency_ms=5000)
     )
-    harness.add_course_runs(system)
+    host.add_course_runs(system)
     system.start_all()
 
     # When 4 awards are committed (one per worker thread)
-    ids = harness.host_awards(system, [f"slow{i}" for i in range(4)], harness.RUNS[:1])
+    ids = host.awards(system, [f"slow{i}" for i in range(4)], host.RUNS[:1])
 
     # Then the lease heartbeat keeps every slow attempt its own: each row ran once, was never
     # rescued, and Credentials received one award per row
@@ -112,4 +113,4 @@ def test_an_answer_slower_than_the_lease_is_waited_for_and_never_sent_twice(syst
     rows = system.check_invariants(ids)
     assert {(r["status"], r["attempts"]) for r in rows} == {("done", 1)}
     assert [s for s in system.audit() if s["new_status"] == "pending"] == []
-    assert system.posts_per_learner() == dict.fromkeys(system.host_truth(), 1)
+    assert invariants.posts_per_learner(system) == dict.fromkeys(invariants.host_truth(system), 1)

@@ -9,20 +9,20 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from psycopg.types.json import Jsonb
 
-from tests.faults import harness
+from tests.faults import harness, host
 from worker import tasks
 from worker.sync import course_dates
 
 KNOWN_TASKS = tasks.REGISTRY.names()
 PAYLOAD_KEYS = ["username", "course_run_key", "course_key", "certificate_available_date"]
-RUN = harness.RUNS[0]
+RUN = host.RUNS[0]
 PLAUSIBLE = [
     "good00",
     "good01",
     "nobody",
     "",
     RUN,
-    harness.RUNS[1],
+    host.RUNS[1],
     "course-v1:edX+Nowhere+2026",
     "edX/DemoX/2026",
     "not a course key",
@@ -68,9 +68,9 @@ def test_arbitrary_rows_are_rejected_at_insert_or_settle_and_the_good_rows_besid
     system: harness.System,
 ) -> None:
     # Given the processes running, and good rows committed before and after the arbitrary ones
-    harness.add_course_runs(system)
+    host.add_course_runs(system)
     system.start_all()
-    good = harness.host_awards(system, [f"good{i:02d}" for i in range(10)], harness.RUNS[:2])
+    good = host.awards(system, [f"good{i:02d}" for i in range(10)], host.RUNS[:2])
     accepted: list[int] = []
     rejected: list[tuple[str, dict[str, Any], str]] = []
 
@@ -100,7 +100,7 @@ def test_arbitrary_rows_are_rejected_at_insert_or_settle_and_the_good_rows_besid
             accepted.append(inserted[0])
 
         insert()
-    good += harness.host_awards(system, [f"good{i:02d}" for i in range(10, 20)], harness.RUNS[:2])
+    good += host.awards(system, [f"good{i:02d}" for i in range(10, 20)], host.RUNS[:2])
 
     # Then each is either rejected at INSERT, saying why...
     unexplained = [r for r in rejected if not r[2].startswith("credsync.outbox: ")]

@@ -6,10 +6,11 @@ import re
 import time
 from typing import Any
 
-from dramatiq.brokers.redis import RedisBroker
+import dramatiq
 
-from tests.faults import harness
+from tests.faults import harness, host, invariants
 from tests.faults.harness import LEASE_S, RECOVERY_BOUND_S
+from tests.system import processes
 from worker.emulator import server
 from worker.outbox import actors
 
@@ -26,21 +27,21 @@ def test_rows_whose_messages_a_broker_flush_wiped_out_all_end_done(system: harne
     system.emulator.add_fault(
         server.Fault(method="POST", path_prefix=server.CREDENTIALS_PATH, action="status", status=500)
     )
-    harness.add_course_runs(system)
+    host.add_course_runs(system)
     system.start_all()
-    retrying = harness.host_awards(system, [f"retry{i:02d}" for i in range(30)], harness.RUNS[:1])
+    retrying = host.awards(system, [f"retry{i:02d}" for i in range(30)], host.RUNS[:1])
     system.wait_for_statuses(
         lambda c: c["retrying"] == len(retrying), "every row to wait in a retry delay", timeout_s=30
     )
     # And, while the worker is stopped for a moment, 20 more rows claimed and sent to the broker
     system.stop("worker")
-    enqueued = harness.host_awards(system, [f"queued{i:02d}" for i in range(20)], harness.RUNS[:1])
+    enqueued = host.awards(system, [f"queued{i:02d}" for i in range(20)], host.RUNS[:1])
     system.wait_for_statuses(lambda c: c["enqueued"] == len(enqueued), "the new rows to be enqueued")
     before = {r["id"]: r for r in system.rows()}
     assert {before[i]["status"] for i in retrying} == {"retrying"}
 
     # When the broker is flushed, Credentials recovers and the worker starts again
-    system.broker.flushall()
+    system.broker.flush()
     flushed_at = system.now()
     system.emulator.clear_faults()
     system.start("worker", *WORKER_ARGS)
@@ -70,17 +71,16 @@ def test_a_message_delivered_three_times_runs_its_row_once(system: harness.Syste
     system.emulator.add_fault(
         server.Fault(method="POST", path_prefix=server.CREDENTIALS_PATH, action="latency", latency_ms=300)
     )
-    harness.add_course_runs(system)
+    host.add_course_runs(system)
     system.start_all()
-    ids = harness.host_awards(system, [f"dup{i:02d}" for i in range(12)], harness.RUNS[:1])
+    ids = host.awards(system, [f"dup{i:02d}" for i in range(12)], host.RUNS[:1])
 
     # When each row's message is delivered twice more: once while the row runs, once after it is done
-    broker = RedisBroker(url=system.broker.url)
     duplicates: dict[int, Any] = {i: actors.message_for(i, TASK, system.queue) for i in ids}
     sent_while: dict[int, str] = {}
     sent_after: set[int] = set()
 
-    def deliver_duplicates() -> bool:
+    def deliver_duplicates(broker: dramatiq.Broker) -> bool:
         for row in system.rows():
             if row["id"] not in sent_while and row["status"] in ("running", "done"):
                 broker.enqueue(duplicates[row["id"]])
@@ -90,11 +90,10 @@ def test_a_message_delivered_three_times_runs_its_row_once(system: harness.Syste
                 sent_after.add(row["id"])
         return len(sent_after) == len(ids)
 
-    try:
-        harness.wait_until(deliver_duplicates, 60, "the duplicates to be delivered", system.report, 0.02)
-    finally:
-        broker.client.close()
-        broker.client.connection_pool.disconnect()
+    with system.broker.sender() as broker:
+        processes.wait_until(
+            lambda: deliver_duplicates(broker), 60, "the duplicates to be delivered", system.report, 0.02
+        )
 
     # Then the worker saw every duplicate and ran none of them
     def ignored(row_id: int) -> int:
@@ -102,13 +101,13 @@ def test_a_message_delivered_three_times_runs_its_row_once(system: harness.Syste
             re.findall(rf"row {row_id} \({TASK}\): not started, it is (?:running|done)", system.log("worker"))
         )
 
-    harness.wait_until(
+    processes.wait_until(
         lambda: all(ignored(i) >= 2 for i in ids), 30, "the worker to receive every duplicate", system.output
     )
     rows = system.check_invariants(ids)
     assert [(r["status"], r["attempts"]) for r in rows] == [("done", 1)] * len(ids)
     # And Credentials received exactly one award per row
-    assert system.posts_per_learner() == dict.fromkeys(system.host_truth(), 1)
+    assert invariants.posts_per_learner(system) == dict.fromkeys(invariants.host_truth(system), 1)
     caught_running = sum(1 for status in sent_while.values() if status == "running")
     assert caught_running >= len(ids) // 2, f"too few duplicates arrived while their row ran: {sent_while}"
 
@@ -121,11 +120,11 @@ def test_after_the_broker_crashes_and_comes_back_empty_every_process_reconnects_
     system.emulator.add_fault(
         server.Fault(method="POST", path_prefix=server.CREDENTIALS_PATH, action="latency", latency_ms=20)
     )
-    harness.add_course_runs(system)
+    host.add_course_runs(system)
     system.start_all()
     if harness.seconds_to_next_minute() < TICK_CLEARANCE_S:
         harness.sleep_until_seconds_to_next_minute(TICK_CLEARANCE_S, 59)
-    ids = harness.host_awards(system, [f"redis{i:03d}" for i in range(80)])
+    ids = host.awards(system, [f"redis{i:03d}" for i in range(80)])
     system.wait_for_statuses(lambda c: c["done"] >= 40, "the drain to be under way")
 
     # When Redis is SIGKILLed mid-drain (every message gone, no persistence) and started again
@@ -150,7 +149,7 @@ def test_after_the_broker_crashes_and_comes_back_empty_every_process_reconnects_
         f" row started {max(back.values()):.2f} s after the crash"
     )
     # And the processes keep working: a new row is picked up and sent
-    later = harness.host_changes(system, [("redis000", harness.RUNS[0], "downloadable")])
+    later = host.changes(system, [("redis000", host.RUNS[0], "downloadable")])
     system.wait_settled()
     system.check_invariants(ids + later)
 

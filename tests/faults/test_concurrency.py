@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.faults import harness
+from tests.faults import harness, host
 from worker.emulator import server
 
 
@@ -13,20 +13,20 @@ def test_with_two_of_every_process_each_row_runs_once_and_in_order_per_learner(
     system.emulator.add_fault(
         server.Fault(method="POST", path_prefix=server.CREDENTIALS_PATH, action="latency", latency_ms=10)
     )
-    harness.add_course_runs(system)
+    host.add_course_runs(system)
     system.start_all(workers=2, scanners=2, schedulers=2)
 
     # When a host commits 300 rows for 60 learners: each learner's three certificates, then changes
     # to two of them (a revocation racing its award if ordering broke)
     learners = [f"twice{i:02d}" for i in range(60)]
-    ids = harness.host_awards(system, learners)
+    ids = host.awards(system, learners)
     flip = {"downloadable": "notpassing", "notpassing": "downloadable"}
     changes = [
-        (username, run, flip[harness.certificate_status(i, j)])
+        (username, run, flip[host.certificate_status(i, j)])
         for i, username in enumerate(learners)
-        for j, run in enumerate(harness.RUNS[:2])
+        for j, run in enumerate(host.RUNS[:2])
     ]
-    ids += harness.host_changes(system, changes)
+    ids += host.changes(system, changes)
     assert len(ids) == 300
 
     # Then every row ran exactly once, one at a time per learner in insert order, and Credentials

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from tests.faults import harness
+from tests.faults import harness, host
 from worker.emulator import server
 
 #: How long the server stays down (part of the fault, not a measurement).
@@ -21,9 +21,9 @@ def test_after_a_postgres_restart_mid_drain_every_process_reconnects_and_every_r
     system.emulator.add_fault(
         server.Fault(method="POST", path_prefix=server.CREDENTIALS_PATH, action="latency", latency_ms=20)
     )
-    harness.add_course_runs(system)
+    host.add_course_runs(system)
     system.start_all()
-    ids = harness.host_awards(system, [f"pg{i:03d}" for i in range(80)])
+    ids = host.awards(system, [f"pg{i:03d}" for i in range(80)])
     system.wait_for_statuses(lambda c: c["done"] >= 40, "the drain to be under way")
 
     # When Postgres is stopped (fast: every connection cut; immediate: a crash, recovered at start),
@@ -52,6 +52,6 @@ def test_after_a_postgres_restart_mid_drain_every_process_reconnects_and_every_r
         f" {settled_after:.2f} s after it was back; {retried} rows took a second attempt"
     )
     # And the processes keep working after the outage: new rows are picked up and sent
-    later = harness.host_changes(system, [("pg000", harness.RUNS[0], "downloadable")])
+    later = host.changes(system, [("pg000", host.RUNS[0], "downloadable")])
     system.wait_settled()
     system.check_invariants(ids + later)

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.faults import harness
+from tests.faults import invariants
 
 T0 = datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)
 
@@ -55,24 +55,24 @@ def test_a_clean_history_with_a_retry_and_a_rescue_passes() -> None:
         (3, "learner:bob", "running", "done", 7),
     )
     # When / Then the check passes
-    harness.check_audit(audit, {1: "done", 2: "done", 3: "done"})
+    invariants.check_audit(audit, {1: "done", 2: "done", 3: "done"})
 
 
 def test_two_rows_of_one_learner_running_at_once_are_caught() -> None:
     audit = _audit(*_run(1, "learner:ada", 1, 3), *_run(2, "learner:ada", 2, 4))
     with pytest.raises(AssertionError, match="rows 1 and 2 were running at the same time"):
-        harness.check_audit(audit, {1: "done", 2: "done"})
+        invariants.check_audit(audit, {1: "done", 2: "done"})
 
 
 def test_rows_of_one_learner_started_out_of_insert_order_are_caught() -> None:
     audit = _audit(*_run(2, "learner:ada", 1, 2), *_run(1, "learner:ada", 3, 4))
     with pytest.raises(AssertionError, match="out of insert order"):
-        harness.check_audit(audit, {1: "done", 2: "done"})
+        invariants.check_audit(audit, {1: "done", 2: "done"})
 
 
 def test_rows_of_different_learners_may_run_at_once() -> None:
     audit = _audit(*_run(1, "learner:ada", 1, 3), *_run(2, "learner:bob", 2, 4))
-    harness.check_audit(audit, {1: "done", 2: "done"})
+    invariants.check_audit(audit, {1: "done", 2: "done"})
 
 
 @pytest.mark.parametrize(
@@ -89,4 +89,4 @@ def test_an_impossible_status_path_is_caught(
     steps: list[tuple[int, str, str, str, float]], final: str, message: str
 ) -> None:
     with pytest.raises(AssertionError, match=message):
-        harness.check_audit(_audit(*steps), {1: final})
+        invariants.check_audit(_audit(*steps), {1: final})

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.faults import harness
+from tests.faults import harness, host, invariants
 from tests.faults.harness import LEASE_S, RECOVERY_BOUND_S
 from worker import db
 from worker.emulator import server
@@ -21,9 +21,9 @@ def test_a_worker_killed_mid_drain_loses_no_row_and_its_rows_run_again_within_th
         server.Fault(method="POST", path_prefix=server.CREDENTIALS_PATH, action="latency", latency_ms=20),
     ):
         system.emulator.add_fault(fault)
-    harness.add_course_runs(system)
+    host.add_course_runs(system)
     system.start_all()
-    ids = harness.host_awards(system, [f"crash{i:03d}" for i in range(100)])
+    ids = host.awards(system, [f"crash{i:03d}" for i in range(100)])
     assert len(ids) == 300
     system.wait_for_statuses(lambda c: c["done"] >= 60, "the drain to be under way")
 
@@ -32,8 +32,8 @@ def test_a_worker_killed_mid_drain_loses_no_row_and_its_rows_run_again_within_th
     system.kill("worker")
     killed_at = system.now()
     at_kill = system.rows()
-    in_flight = [r["id"] for r in at_kill if r["status"] in harness.IN_FLIGHT]
-    counts = {s: sum(1 for r in at_kill if r["status"] == s) for s in harness.IN_FLIGHT}
+    in_flight = [r["id"] for r in at_kill if r["status"] in invariants.IN_FLIGHT]
+    counts = {s: sum(1 for r in at_kill if r["status"] == s) for s in invariants.IN_FLIGHT}
     system.start("worker", *WORKER_ARGS)
 
     # Then every row ends done, exactly once in the table, in order per learner, and Credentials
@@ -60,9 +60,9 @@ def test_rows_claimed_by_a_scanner_that_crashed_before_sending_come_back_through
     system: harness.System,
 ) -> None:
     # Given the worker running, no scanner yet, and 60 awards committed for 20 learners
-    harness.add_course_runs(system)
+    host.add_course_runs(system)
     system.start("worker", *WORKER_ARGS)
-    ids = harness.host_awards(system, [f"claimed{i:02d}" for i in range(20)])
+    ids = host.awards(system, [f"claimed{i:02d}" for i in range(20)])
 
     # When a scanner claims them and dies before sending a single message
     database = db.Database(system.url, host_schema="public", max_size=1, application_name="doomed-scanner")
@@ -106,9 +106,9 @@ def test_when_one_of_two_workers_is_killed_the_other_finishes_every_row(system: 
     system.emulator.add_fault(
         server.Fault(method="POST", path_prefix=server.CREDENTIALS_PATH, action="latency", latency_ms=20)
     )
-    harness.add_course_runs(system)
+    host.add_course_runs(system)
     system.start_all(workers=2)
-    ids = harness.host_awards(system, [f"half{i:02d}" for i in range(80)])
+    ids = host.awards(system, [f"half{i:02d}" for i in range(80)])
     system.wait_for_statuses(lambda c: c["done"] >= 40, "the drain to be under way")
 
     # When one worker is SIGKILLed mid-drain and never comes back
@@ -121,7 +121,7 @@ def test_when_one_of_two_workers_is_killed_the_other_finishes_every_row(system: 
     rows = system.check_invariants(ids)
     assert all(r["status"] == "done" for r in rows)
     # (every row in flight at the kill ran again, unless it was the survivor's running attempt)
-    in_flight = [i for i, r in at_kill.items() if r["status"] in harness.IN_FLIGHT]
+    in_flight = [i for i, r in at_kill.items() if r["status"] in invariants.IN_FLIGHT]
     back = system.back_running_after(in_flight, killed_at)
     finished = {r["id"]: r for r in rows}
     kept = [i for i in in_flight if i not in back]

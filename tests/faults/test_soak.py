@@ -15,7 +15,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from tests.faults import harness
+from tests.faults import harness, invariants
+from tests.system import processes
 from worker.emulator import server
 
 RUN = "course-v1:edX+Soak+2026"
@@ -81,7 +82,7 @@ def _soak(system: harness.System, rows: int, *, assert_memory: bool) -> None:
     # When a host commits a backlog of rows
     started = time.monotonic()
     _host_backlog(system, rows)
-    harness.wait_until(
+    processes.wait_until(
         lambda: system.statuses()["done"] >= rows // 10, 120, "the first tenth done", system.report
     )
     rss_start = {role: _rss_mb(system.pids(role)) for role in ("worker", "scanner")}
@@ -96,7 +97,7 @@ def _soak(system: harness.System, rows: int, *, assert_memory: bool) -> None:
     # Then every row ended done (the faults were retried), and Credentials holds the host's truth
     statuses = system.statuses()
     assert statuses == {"done": rows}, system.report()
-    held = system.held()
+    held = invariants.held(system)
     assert len(held) == rows
     assert sum(1 for status in held.values() if status == "revoked") == rows // 10
     # And the pending scan on the drained table reads an index of unfinished rows, not the history
@@ -113,7 +114,7 @@ def _soak(system: harness.System, rows: int, *, assert_memory: bool) -> None:
     with system.sql() as conn:
         conn.execute("UPDATE credsync.outbox SET finished_at = finished_at - interval '2 days'")
     done = subprocess.run(
-        [harness.CREDSYNC, "prune", "--older-than-days", "1"],
+        [processes.CREDSYNC, "prune", "--older-than-days", "1"],
         env=system.env,
         capture_output=True,
         text=True,

@@ -114,16 +114,6 @@ def test_since_counts_only_certificates_modified_at_or_after_it(database, platfo
     assert certificates.name == "course_certificates@2026-01-01T00:00:00Z"
 
 
-def test_a_run_is_named_by_its_kind_and_its_bound_in_utc() -> None:
-    # Given a bound in another time zone, When the run is named, Then the name holds it in UTC
-    paris = datetime.timezone(datetime.timedelta(hours=1))
-    assert backfill.run_name("programs", None) == "programs@all"
-    assert (
-        backfill.run_name("programs", datetime.datetime(2026, 1, 1, 1, tzinfo=paris))
-        == "programs@2026-01-01T00:00:00Z"
-    )
-
-
 def test_a_naive_bound_an_unknown_kind_and_an_empty_batch_are_refused(database) -> None:  # type: ignore[no-untyped-def]
     # Given arguments a backfill cannot honour, When it runs, Then it says what is wrong
     with pytest.raises(ValueError, match="timezone-aware"):
