@@ -4,7 +4,7 @@ Every process gets its app here: Dramatiq and periodiq (``worker.app``), the sca
 commands (``worker.cli``), the tests' pipeline (``tests/harness.py``) and the bench. Seams are
 arguments of ``build``, never subclasses. Nothing is built before it is asked for: the broker and
 its actors on first use of ``App.broker``, the runtime once per process on first ``App.runtime()``
-(after Dramatiq forks, and after its Prometheus middleware prepared the process: ``worker.metrics``).
+(after Dramatiq forks, and after the metrics exporter prepared the process: ``worker.metrics``).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from periodiq import cron
 
 from worker import broker as brokers
 from worker import db, errors, settings, tasks
-from worker.clients import credentials, tokens
+from worker.clients import credentials, tokens, transport
 from worker.metrics import scanning, workers
 from worker.outbox import (
     actors,
@@ -44,7 +44,7 @@ POOL_MAX_SIZE = 16
 #: The scanner's connections: its passes, and a metrics scrape at a time.
 SCANNER_POOL_MAX_SIZE = 2
 
-MakeDeps = Callable[[db.Database, credentials.Observer], Any]
+MakeDeps = Callable[[db.Database, transport.Observer], Any]
 """The sync functions' dependencies on a database; ``observer`` is to hear every HTTP exchange."""
 
 
@@ -152,7 +152,7 @@ class App:
 
     def _build_runtime(self) -> actors.Runtime[Any]:
         database = self._database or self.open_database("credsync-worker", POOL_MAX_SIZE)
-        observer: credentials.Observer = ledger.Ledger(database).record
+        observer: transport.Observer = ledger.Ledger(database).record
         on_outcome: actors.OutcomeHook | None = None
         if self.config.metrics_port is not None:
             counters = workers.WorkerMetrics()
@@ -176,7 +176,7 @@ class App:
             synchronous_commit=config.synchronous_commit,
         )
 
-    def deps(self, database: db.Database, observer: credentials.Observer | None = None) -> tasks.Deps:
+    def deps(self, database: db.Database, observer: transport.Observer | None = None) -> tasks.Deps:
         """The host reader, the Credentials client (with the hold book) and the LMS rules."""
         config = self._full_settings()
         return tasks.Deps(
@@ -189,7 +189,7 @@ class App:
         )
 
     def client(
-        self, database: db.Database, *, observer: credentials.Observer | None = None, holds: bool = True
+        self, database: db.Database, *, observer: transport.Observer | None = None, holds: bool = True
     ) -> credentials.CredentialsClient:
         """The client of ``CREDENTIALS_URL``; ``observer`` hears every exchange (the delivery ledger).
 

@@ -6,7 +6,7 @@
     ├── ConfigurationError          invalid settings; the process stops at start
     │   └── UntestedDependencyError an installed library is outside the versions credsync was tested with
     ├── DatabaseError               a psycopg error, translated once in worker.db
-    ├── CredentialsError            raised by worker.clients.credentials (requests errors translated once)
+    ├── CredentialsError            raised by worker.clients (requests errors translated once)
     │   ├── CredentialsUnavailable  no usable answer: connection refused/reset, timeout, bad token answer
     │   │   └── CredentialsTokenError  the token endpoint answered an HTTP error: nothing reached the API
     │   ├── CredentialsHTTPError    the API answered with an HTTP error status (carries status, body)

@@ -12,11 +12,15 @@ from typing import Any
 import pytest
 
 from tests import keys
+from tests import rig as rigs
 from tests.conftest import Clock
+from tests.harness import Pipeline
 from tests.rig import Rig
 from worker import tasks
+from worker.clients import credentials
 from worker.emulator import server
 from worker.outbox import cooldowns, ledger
+from worker.sync import certificates, host
 
 RUN = "course-v1:edX+DemoX+2026"
 
@@ -30,6 +34,36 @@ def rig(database, platform, emulator) -> Iterator[Rig]:  # type: ignore[no-untyp
     r = Rig(database, emulator)
     yield r
     r.close()
+
+
+@pytest.fixture
+def clocked(database, platform, emulator, clock: Clock) -> Iterator[Pipeline]:  # type: ignore[no-untyped-def]
+    """The rig's wiring with one clock for the hold book, the client and the outbox.
+
+    A test crosses a hold by moving ``clock``. (The harness builds its outbox on the database's
+    clock, so this one is set on it.)
+    """
+    platform.enable_credentials()
+    platform.service_user()
+    platform.course_run(RUN)
+    emulator.add_course_runs([RUN])
+    book = cooldowns.Cooldowns(database, cache_s=0, now=clock)
+    client = rigs.client(
+        database, emulator, observer=ledger.Ledger(database).record, cooldowns=book, now=clock
+    )
+    reader = host.HostReader(database)
+    destination = credentials.destination(emulator.url)
+    pipeline = Pipeline(
+        database,
+        tasks.REGISTRY,
+        tasks.Deps(host=reader, credentials=client, rules=certificates.Rules()),
+        gate=lambda: reader.paused_reason() or book.paused_reason(destination),
+        max_retries=5,
+    )
+    pipeline.outbox.clock = clock
+    yield pipeline
+    pipeline.stop()
+    client.close()
 
 
 def _wait_until(condition: Callable[[], bool], timeout_s: float = 10) -> None:
@@ -51,7 +85,7 @@ def _awards(platform: Any, usernames: list[str]) -> list[int]:
 
 
 def test_a_429_with_retry_after_pauses_every_row_for_that_service_without_using_their_attempts(
-    rig: Rig, platform: Any, emulator: server.Emulator
+    clocked: Pipeline, platform: Any, emulator: server.Emulator, clock: Clock
 ) -> None:
     # Given Credentials answered an award with 429 and Retry-After: 2
     [first] = _awards(platform, ["first"])
@@ -60,33 +94,41 @@ def test_a_429_with_retry_after_pauses_every_row_for_that_service_without_using_
             method="POST", path_prefix="/api/v2/", action="status", status=429, retry_after_s=2, times=1
         )
     )
-    rig.pipeline.scanner.run_once(rescue=False)
-    _wait_until(lambda: rig.pipeline.row(first)["status"] == "retrying")
-    assert rig.pipeline.row(first)["attempts"] == 1
+    clocked.scanner.run_once(rescue=False)
+    _wait_until(lambda: clocked.row(first)["status"] == "retrying")
+    assert clocked.row(first)["attempts"] == 1
     # When more rows arrive: the scanner claims none of them while the cooldown lasts
     later = _awards(platform, [f"u{i}" for i in range(4)])
-    result = rig.pipeline.scanner.run_once(rescue=False)
+    result = clocked.scanner.run_once(rescue=False)
     assert result.claimed == 0
     assert "asked to wait" in (result.paused or "")
     # And rows already claimed when it began (here: claimed past the scanner) wait without an attempt
-    rig.pipeline.outbox.claim_due(batch=10, max_in_flight=100)
+    clocked.outbox.claim_due(batch=10, max_in_flight=100)
     for row_id in later:
-        rig.pipeline.send(type("Row", (), {"id": row_id, "task": "award_course_certificate"})())
-    _wait_until(lambda: all(rig.pipeline.row(i)["status"] == "pending" for i in later))
+        clocked.send(_claimed(row_id))
+    _wait_until(lambda: all(clocked.row(i)["status"] == "pending" for i in later))
     for row_id in later:
-        row = rig.pipeline.row(row_id)
+        row = clocked.row(row_id)
         assert (row["status"], row["attempts"]) == ("pending", 0)
         assert "asked to wait" in row["waiting_on"]
         assert row["last_error"] is None
-        assert row["run_after"].timestamp() > time.time()
+        assert row["run_after"] > clock()
+        # And the first row's retry is due no sooner than the cooldown ends
+        assert clocked.row(first)["run_after"] >= row["run_after"]
     assert [r["status"] for r in emulator.requests() if r["path"] == "/api/v2/credentials/"] == [429]
-    # Then once the cooldown is over every row ends done, each award accepted once
-    time.sleep(2.1)
-    _wait_until(lambda: rig.pipeline.row(first)["status"] == "done")
-    rig.pipeline.drain()
-    assert {rig.pipeline.row(i)["status"] for i in [first, *later]} == {"done"}
+    # Then once the clock passes the cooldown every row ends done, each award accepted once
+    clock.advance(seconds=2.1)
+    # (The broker's delayed retry reads the real time: the test delivers it once it is due by the clock.)
+    clocked.send(_claimed(first))
+    clocked.scanner.run_once(rescue=False)
+    _wait_until(lambda: {clocked.row(i)["status"] for i in [first, *later]} == {"done"})
     posts = [r["status"] for r in emulator.requests() if r["path"] == "/api/v2/credentials/"]
     assert posts == [429] + [201] * 5
+
+
+def _claimed(row_id: int) -> Any:
+    """A claimed row as the pipeline sends it (the message names the row and its task)."""
+    return type("Row", (), {"id": row_id, "task": "award_course_certificate"})()
 
 
 def test_the_cooldown_is_shared_through_the_database(database: Any, clock: Clock) -> None:

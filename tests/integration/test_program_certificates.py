@@ -17,7 +17,7 @@ import pytest
 
 from tests import rig
 from worker import errors, outcomes
-from worker.clients import credentials
+from worker.clients import credentials, holds
 from worker.emulator import server
 from worker.sync import certificates, host, payloads, programs
 
@@ -513,7 +513,7 @@ def test_without_the_view_grant_an_oauth_only_award_waits_unspent_and_sends_noth
     # Then the staff token's read of her credentials is refused (403): the row waits without using an
     # attempt until the refusal is asked about again, and no award was sent blind
     assert [(r["method"], r["status"]) for r in log.api()] == [("GET", 403)]
-    assert _due_after(caught.value, before, credentials.REFUSAL_RECHECK_S)
+    assert _due_after(caught.value, before, holds.REFUSAL_RECHECK_S)
     assert _held(emulator) == {}
 
 

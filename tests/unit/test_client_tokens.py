@@ -13,7 +13,7 @@ import responses
 from tests import keys
 from tests.unit.test_client_hooks import Book
 from worker import errors
-from worker.clients import credentials, tokens
+from worker.clients import credentials, holds, tokens
 
 ROOT = "https://credentials.example.com"
 CREDENTIALS = f"{ROOT}/api/v2/credentials/"
@@ -166,7 +166,7 @@ def test_a_403_on_a_read_holds_that_call_says_the_fix_once_and_lets_writes_throu
     assert "view_usercredential" in str(first.value)
     scope = f"{ROOT}#refused:GET /api/v2/credentials/"
     assert book.kinds == {scope: "refused"}
-    assert book.entries[scope][0] == pytest.approx(time.time() + credentials.REFUSAL_RECHECK_S, abs=5)
+    assert book.entries[scope][0] == pytest.approx(time.time() + holds.REFUSAL_RECHECK_S, abs=5)
     assert [c.request.method for c in responses.calls] == ["POST", "GET", "POST"]
     # And the refusal was logged once, at ERROR
     assert len([r for r in caplog.records if r.levelno == logging.ERROR]) == 1

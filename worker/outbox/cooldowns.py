@@ -10,10 +10,11 @@ Three kinds, recorded in ``credsync.cooldown`` so every worker process and the s
   ``<destination>#refused:<METHOD> <path>`` and only the rows that need that call wait. A refusal
   is held for a recheck interval, then the next row that needs the call asks again.
 
-The HTTP client (``worker.clients.credentials``) names the scopes; this module only keeps them.
+The HTTP client (``worker.clients.holds``) names the scopes; this module only keeps them.
 
 Reads are cached per process for ``cache_s`` (a hold is seconds long; one query per second per
-process is enough), writes go straight to the table and into the cache.
+process is enough), writes go straight to the table and into the cache. ``now`` (the wall clock)
+decides which holds are in force, so tests cross one by moving a clock instead of sleeping.
 """
 
 from __future__ import annotations
@@ -43,6 +44,10 @@ class Hold:
     since: float = 0.0
 
 
+def _utc_now() -> datetime.datetime:
+    return datetime.datetime.now(datetime.UTC)
+
+
 class Cooldowns:
     def __init__(
         self,
@@ -50,7 +55,7 @@ class Cooldowns:
         *,
         cache_s: float = DEFAULT_CACHE_S,
         monotonic: Callable[[], float] = time.monotonic,
-        now: Callable[[], float] = time.time,
+        now: Callable[[], datetime.datetime] = _utc_now,
     ) -> None:
         self.database = database
         self.cache_s = cache_s
@@ -81,13 +86,13 @@ class Cooldowns:
         with self._lock:
             known = self._active.get(destination)
             if known is None or known.until < until:
-                since = known.since if known is not None else self.now()
+                since = known.since if known is not None else self._now_s()
                 self._active[destination] = Hold(destination, until, reason, kind, since)
         return bool(row and row["started"])
 
     def holds(self) -> list[Hold]:
         """Every hold in force now, soonest to end first."""
-        now = self.now()
+        now = self._now_s()
         return sorted((h for h in self._current().values() if h.until > now), key=lambda h: h.until)
 
     def active(self) -> dict[str, tuple[float, str]]:
@@ -97,14 +102,15 @@ class Cooldowns:
     def until(self, destination: str) -> float | None:
         """When the hold of scope ``destination`` ends (epoch seconds), or None when it has none now."""
         found = self._current().get(destination)
-        return found.until if found and found.until > self.now() else None
+        return found.until if found and found.until > self._now_s() else None
 
     def paused_reason(self, destination: str) -> str | None:
         """A sentence for the scanner's pause report, or None."""
         found = self._current().get(destination)
-        if found is None or found.until <= self.now():
+        now = self._now_s()
+        if found is None or found.until <= now:
             return None
-        return f"{destination} asked to wait {found.until - self.now():.0f} s more ({found.reason})"
+        return f"{destination} asked to wait {found.until - now:.0f} s more ({found.reason})"
 
     def _current(self) -> dict[str, Hold]:
         with self._lock:
@@ -112,8 +118,7 @@ class Cooldowns:
             if fresh:
                 return dict(self._active)
         with self.database.statement() as cur:
-            now = datetime.datetime.fromtimestamp(self.now(), datetime.UTC)
-            rows = db.fetch_all(cur, "cooldown_active", {"now": now})
+            rows = db.fetch_all(cur, "cooldown_active", {"now": self.now()})
         active = {
             r["destination"]: Hold(
                 r["destination"], r["until"].timestamp(), r["reason"], r["kind"], r["since"].timestamp()
@@ -124,3 +129,6 @@ class Cooldowns:
             self._active = active
             self._read_at = self.monotonic()
             return dict(active)
+
+    def _now_s(self) -> float:
+        return self.now().timestamp()

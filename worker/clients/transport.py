@@ -1,0 +1,156 @@
+"""One HTTP exchange with Credentials or its token endpoint: per-thread sessions, timeout, observer.
+
+What the caller must know:
+
+* Every request has a timeout; urllib3 never retries on its own (Dramatiq does the retrying).
+* requests' exceptions become ``errors.CredentialsUnavailable`` here and nowhere else (connection
+  refused or reset, timeout, TLS, proxy, too many redirects), with the cause chained.
+* Each thread uses its own ``requests.Session`` (sessions are not thread-safe), kept for
+  connection reuse until ``close()``.
+* Tokens go as ``JwtAuth``, which never shows itself in ``repr``.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping
+from urllib.parse import urlsplit
+
+import requests
+import requests.adapters
+import requests.auth
+
+from worker import errors
+
+REDACTED = "[redacted]"
+
+_log = logging.getLogger(__name__)
+
+Observer = Callable[[str, str, "int | None", int, "str | None"], None]
+"""Told of every HTTP exchange: method, URL, status (None: no answer), duration in ms, error."""
+
+
+class JwtAuth(requests.auth.AuthBase):
+    """``Authorization: JWT <token>``.
+
+    Passed as ``auth=`` rather than as a header: with no ``auth``, requests would let a ``~/.netrc``
+    entry for the host overwrite the header with Basic credentials.
+    """
+
+    def __init__(self, token: str) -> None:
+        self._token = token
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(token={REDACTED!r})"
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        request.headers["Authorization"] = f"JWT {self._token}"
+        return request
+
+
+class Transport:
+    """Sends requests with the timeout and tells ``observer`` of each; thread-safe."""
+
+    def __init__(
+        self,
+        *,
+        timeout: tuple[float, float],
+        user_agent: str,
+        pool_maxsize: int,
+        observer: Observer | None = None,
+    ) -> None:
+        self._timeout = timeout
+        self._user_agent = user_agent
+        self._pool_maxsize = pool_maxsize
+        self._observer = observer
+        self._local = threading.local()
+        self._sessions: list[requests.Session] = []
+        self._sessions_lock = threading.Lock()
+
+    def send(
+        self,
+        method: str,
+        url: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        data: bytes | Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
+        auth: requests.auth.AuthBase | None = None,
+    ) -> requests.Response:
+        """One HTTP exchange with the timeout; requests' exceptions become ``CredentialsUnavailable``."""
+        started = time.perf_counter()
+        try:
+            response = self._session().request(
+                method, url, params=params, data=data, headers=headers, auth=auth, timeout=self._timeout
+            )
+        except requests.exceptions.RequestException as exc:
+            kind = failure_kind(exc)
+            _log.debug("%s %s failed (%s) after %.1f ms", method, path(url), kind, _ms_since(started))
+            self._observe(method, url, None, started, kind)
+            raise errors.CredentialsUnavailable(f"{method} {url} failed: {kind}") from exc
+        _log.debug(
+            "%s %s answered HTTP %d in %.1f ms", method, path(url), response.status_code, _ms_since(started)
+        )
+        self._observe(method, response.url or url, response.status_code, started, None)
+        return response
+
+    def close(self) -> None:
+        """Close every session opened so far; a later request opens new ones."""
+        with self._sessions_lock:
+            sessions, self._sessions = self._sessions, []
+            self._local = threading.local()
+        for session in sessions:
+            session.close()
+
+    def _observe(self, method: str, url: str, status: int | None, started: float, error: str | None) -> None:
+        if self._observer is None:
+            return
+        try:
+            self._observer(method, url, status, round(_ms_since(started)), error)
+        except Exception:
+            _log.exception("the exchange observer failed for %s %s", method, path(url))
+
+    def _session(self) -> requests.Session:
+        session: requests.Session | None = getattr(self._local, "session", None)
+        if session is None:
+            session = requests.Session()
+            # max_retries=0: a failed attempt surfaces at once; Dramatiq owns the retry policy.
+            adapter = requests.adapters.HTTPAdapter(pool_maxsize=self._pool_maxsize, max_retries=0)
+            session.mount("https://", adapter)
+            session.mount("http://", adapter)
+            session.headers["User-Agent"] = self._user_agent
+            session.headers["Accept"] = "application/json"
+            with self._sessions_lock:
+                self._sessions.append(session)
+                self._local.session = session
+        return session
+
+
+def failure_kind(exc: requests.exceptions.RequestException) -> str:
+    """What went wrong, in a few words, with the exception's class name."""
+    # Order matters: ConnectTimeout is also a ConnectionError, SSLError and ProxyError are too.
+    kinds: tuple[tuple[type[Exception], str], ...] = (
+        (requests.exceptions.ConnectTimeout, "connect timeout"),
+        (requests.exceptions.ReadTimeout, "read timeout"),
+        (requests.exceptions.Timeout, "timeout"),
+        (requests.exceptions.SSLError, "TLS error"),
+        (requests.exceptions.ProxyError, "proxy error"),
+        (requests.exceptions.ConnectionError, "connection error"),
+        (requests.exceptions.TooManyRedirects, "too many redirects"),
+        (requests.exceptions.InvalidJSONError, "invalid JSON"),
+    )
+    for kind, label in kinds:
+        if isinstance(exc, kind):
+            return f"{label} ({type(exc).__name__})"
+    return f"request error ({type(exc).__name__})"
+
+
+def path(url: str) -> str:
+    """The path of ``url``: what logs show of it (never the query, which may name a learner)."""
+    return urlsplit(url).path
+
+
+def _ms_since(started: float) -> float:
+    return (time.perf_counter() - started) * 1000
