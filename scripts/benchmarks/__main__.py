@@ -27,6 +27,7 @@ SIZES: dict[str, dict[str, Any]] = {
         "e2e_rows": 20_000,
         "memory_rows": 100_000,
         "latency_s": 30.0,
+        "versus_rows": 3_000,
     },
     "quick": {
         "claim_rows": 5_000,
@@ -34,10 +35,11 @@ SIZES: dict[str, dict[str, Any]] = {
         "e2e_rows": 2_000,
         "memory_rows": 3_000,
         "latency_s": 8.0,
+        "versus_rows": 300,
     },
 }
 LATENCY_RATE_PER_S = 20.0
-PHASES = ("claim", "history", "e2e")
+PHASES = ("claim", "history", "e2e", "versus")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -79,6 +81,7 @@ def main(argv: list[str] | None = None) -> int:
                 log_dir=log_dir,
             ),
         )
+        phase("versus", lambda m: m.measure(rows=sizes["versus_rows"], log_dir=log_dir))
     except BaseException:
         print(f"scripts/bench failed; the processes' logs are in {log_dir}", file=sys.stderr)
         raise

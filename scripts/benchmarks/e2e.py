@@ -98,7 +98,7 @@ def direct_ceiling(system: env.System) -> dict[str, Any]:
     return {"rows": rows, "seconds": seconds, "rows_per_s": rows / seconds, "outcomes": outcomes, "cpu": cpu}
 
 
-def _set_enabled(conn: psycopg.Connection[Any], enabled: bool) -> Any:
+def set_enabled(conn: psycopg.Connection[Any], enabled: bool) -> Any:
     """The host switches sync on or off (a new credentials config row); returns its commit time."""
     with conn.transaction():
         row = conn.execute(
@@ -134,7 +134,7 @@ def drain(
     roles["emulator"] = system.emulator.process.pids()
     cpu_before = env.cpu_seconds()
     xacts_before = _transactions(conn)
-    opened = _set_enabled(conn, True)
+    opened = set_enabled(conn, True)
     env.wait_until(lambda: _unfinished(conn) == 0, timeout_s, "the backlog to drain", poll_s=0.2)
     for backend in conn.execute(
         "SELECT pid, coalesce(nullif(application_name, ''), backend_type) AS name FROM pg_stat_activity"
@@ -228,7 +228,7 @@ def measure(
             ceiling = direct_ceiling(system)
             emulator.admin.reset()  # the same work again for the outbox: nothing held yet
             hostdata.prepare_emulator(emulator.admin)
-            _set_enabled(conn, False)
+            set_enabled(conn, False)
             system.start("worker", "scanner", "scheduler")
             drained = drain(system, conn, 0, timeout_s=max(300.0, rows / 20))
             results.update(
@@ -257,7 +257,7 @@ def measure(
             last = conn.execute("SELECT coalesce(max(id), 0) AS id FROM credsync.outbox").fetchone()
             assert last is not None
             rss_start = {kind: env.rss_mb(system.pids(kind)) for kind in ("worker", "scanner")}
-            _set_enabled(conn, False)
+            set_enabled(conn, False)
             hostdata.write_backlog(url, memory_rows, first_learner=backlog.next_learner)
             memory = drain(system, conn, last["id"], timeout_s=max(300.0, memory_rows / 20))
             rss_end = {kind: env.rss_mb(system.pids(kind)) for kind in ("worker", "scanner")}

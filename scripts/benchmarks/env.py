@@ -158,6 +158,14 @@ def cpu_seconds() -> dict[int, tuple[str, float]]:
     return {pid: (stat.name, stat.cpu_s) for pid, stat in proc_stats().items()}
 
 
+def machine_busy_s() -> float:
+    """CPU seconds the whole machine has spent busy so far, every CPU and process together: the
+    first line of /proc/stat, all but its idle and iowait columns (guest time is inside user)."""
+    ticks = [int(value) for value in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = ticks + [0] * (8 - len(ticks))
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
 def cpu_by_role(
     before: Mapping[int, tuple[str, float]],
     after: Mapping[int, tuple[str, float]],

@@ -47,6 +47,7 @@ def test_the_quick_bench_runs_and_writes_every_figure(tmp_path: Path) -> None:
     assert "| Measurement | credsync | Ceiling (same run) |" in done.stdout
     for line in ("Claim + enqueue", "End to end", "Pickup latency", "RSS over", "HTTP requests per row"):
         assert line in done.stdout, done.stdout
+    assert "| credsync vs Celery | credsync | Celery (same run) |" in done.stdout, done.stdout
     figures = json.loads(out.read_text())
     for key in FIGURES:
         assert isinstance(figures[key], int | float), (key, figures.get(key))
@@ -67,3 +68,22 @@ def test_the_quick_bench_runs_and_writes_every_figure(tmp_path: Path) -> None:
     # Every row of the end-to-end run and of the memory run ended done
     assert figures["e2e.failed"] == 0
     assert figures["e2e.rows"] >= figures["meta"]["sizes"]["e2e_rows"]
+    # credsync vs Celery on the same work: both sides measured, each learner got exactly one accepted POST
+    versus = figures["versus"]
+    assert versus["rows"] == figures["meta"]["sizes"]["versus_rows"]
+    for side in ("credsync", "celery"):
+        assert versus[side]["one_post_per_learner"] is True, (side, versus[side])
+        for window in ("e2e", "drain"):
+            runs = versus[side][window]["runs"]
+            assert len(runs) == versus["repetitions"], (side, window, runs)
+            assert all(run["rows"] == versus["rows"] and run["refused_posts"] == 0 for run in runs), runs
+            for figure in ("rows_per_s", "cpu_ms_per_row"):
+                assert versus[side][window][figure] > 0, (side, window, figure, versus[side][window])
+    assert versus["ceiling"]["rows_per_s"] > 0, versus["ceiling"]
+    assert set(versus["ratio"]) == {
+        "e2e.rows_per_s",
+        "e2e.cpu_ms_per_row",
+        "drain.rows_per_s",
+        "drain.cpu_ms_per_row",
+    }
+    assert all(ratio > 0 for ratio in versus["ratio"].values()), versus["ratio"]
