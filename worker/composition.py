@@ -150,6 +150,13 @@ class App:
                 self._runtime = self._build_runtime()
             return self._runtime
 
+    def close(self) -> None:
+        """Close the runtime's pool if this app opened it (a command's app; worker processes just exit)."""
+        with self._runtime_lock:
+            runtime, self._runtime = self._runtime, None
+        if runtime is not None and self._database is None:
+            runtime.outbox.database.close()
+
     def _build_runtime(self) -> actors.Runtime[Any]:
         database = self._database or self.open_database("credsync-worker", POOL_MAX_SIZE)
         observer: transport.Observer = ledger.Ledger(database).record

@@ -111,5 +111,9 @@ def _scheduler(args: argparse.Namespace) -> int:
 
 
 def _maintenance(args: argparse.Namespace) -> int:
-    common.app(settings.load()).run_maintenance()
+    app = common.app(settings.load())
+    try:
+        app.run_maintenance()
+    finally:
+        app.close()
     return common.EXIT_OK
