@@ -60,6 +60,24 @@ class Accounts:
         """Every account, in creation order."""
         return list(self._by_username.values())
 
+    def configure(
+        self, username: str, *, perms: set[str] | None, is_superuser: bool | None
+    ) -> models.Account:
+        """What an operator does in Django's admin: create the user if needed, then set the
+        permissions granted to it directly and its superuser flag (None keeps either).
+
+        Authentication never changes either, so they outlast every token.
+        """
+        account = self._by_username.get(username)
+        if account is None:
+            account = models.Account(id=next(self._ids), username=username)
+            self._by_username[username] = account
+        if perms is not None:
+            account.permissions = set(perms)
+        if is_superuser is not None:
+            account.is_superuser = is_superuser
+        return account
+
     def authenticate(self, claims: dict[str, Any]) -> Principal:
         """Get or create the claims' user and copy the mapped claims onto it; AuthenticationFailed.
 

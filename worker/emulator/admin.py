@@ -84,6 +84,18 @@ class EmulatorAdmin:
         result: list[dict[str, Any]] = self._call("GET", "accounts")
         return result
 
+    def configure_account(
+        self, username: str, *, permissions: Iterable[str] | None = None, is_superuser: bool | None = None
+    ) -> dict[str, Any]:
+        """Create or change an account as an operator would (its own permissions, superuser flag)."""
+        body = {
+            "username": username,
+            "permissions": None if permissions is None else list(permissions),
+            "is_superuser": is_superuser,
+        }
+        result: dict[str, Any] = self._call("POST", "accounts", body)
+        return result
+
     def set_switches(
         self, admins_can_view: bool | None = None, learner_records: bool | None = None
     ) -> dict[str, bool]:
@@ -117,6 +129,11 @@ class EmulatorAdmin:
     def course_certificates(self) -> list[dict[str, Any]]:
         """Every CourseCertificate, serialized as the API does."""
         result: list[dict[str, Any]] = self._call("GET", "course-certificates")
+        return result
+
+    def grades(self) -> list[dict[str, Any]]:
+        """Every UserGrade, serialized as the grades API does, in creation order."""
+        result: list[dict[str, Any]] = self._call("GET", "grades")
         return result
 
     def stats(self) -> dict[str, Any]:

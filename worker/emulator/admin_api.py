@@ -21,6 +21,9 @@ class Controls(Protocol):
     def add_course_runs(self, keys: Iterable[str]) -> None: ...
     def course_runs(self) -> list[str]: ...
     def accounts(self) -> list[dict[str, Any]]: ...
+    def configure_account(
+        self, username: str, *, permissions: Iterable[str] | None = None, is_superuser: bool | None = None
+    ) -> dict[str, Any]: ...
     def set_switches(
         self, admins_can_view: bool | None = None, learner_records: bool | None = None
     ) -> dict[str, bool]: ...
@@ -31,6 +34,7 @@ class Controls(Protocol):
     def requests(self) -> list[dict[str, Any]]: ...
     def credentials(self) -> list[dict[str, Any]]: ...
     def course_certificates(self) -> list[dict[str, Any]]: ...
+    def grades(self) -> list[dict[str, Any]]: ...
     def stats(self) -> dict[str, Any]: ...
     def reset(self) -> None: ...
 
@@ -48,7 +52,10 @@ def answer(emulator: Controls, request: transport.Request, *, url: str) -> trans
             "GET": lambda _: emulator.course_runs(),
             "POST": lambda data: _add_runs(emulator, data),
         },
-        "accounts": {"GET": lambda _: emulator.accounts()},
+        "accounts": {
+            "GET": lambda _: emulator.accounts(),
+            "POST": lambda data: _configure_account(emulator, data),
+        },
         "switches": {
             "GET": lambda _: emulator.set_switches(),
             "POST": lambda data: _switches(emulator, data),
@@ -62,6 +69,7 @@ def answer(emulator: Controls, request: transport.Request, *, url: str) -> trans
         "requests": {"GET": lambda _: emulator.requests()},
         "credentials": {"GET": lambda _: emulator.credentials()},
         "course-certificates": {"GET": lambda _: emulator.course_certificates()},
+        "grades": {"GET": lambda _: emulator.grades()},
         "stats": {"GET": lambda _: emulator.stats()},
         "reset": {"POST": lambda _: emulator.reset()},
     }
@@ -102,6 +110,21 @@ def _add_runs(emulator: Controls, data: Any) -> list[str]:
         raise ValueError("course runs are a JSON list of course run keys")
     emulator.add_course_runs(data)
     return emulator.course_runs()
+
+
+def _configure_account(emulator: Controls, data: Any) -> dict[str, Any]:
+    shape = '{"username": str, "permissions": [str] or null, "is_superuser": bool or null}'
+    if not isinstance(data, dict) or set(data) - {"username", "permissions", "is_superuser"}:
+        raise ValueError(f"an account is {shape}")
+    permissions = data.get("permissions")
+    if permissions is not None and not (
+        isinstance(permissions, list) and all(isinstance(name, str) for name in permissions)
+    ):
+        raise ValueError(f"an account is {shape}")
+    superuser = data.get("is_superuser")
+    if not isinstance(data.get("username"), str) or not (superuser is None or isinstance(superuser, bool)):
+        raise ValueError(f"an account is {shape}")
+    return emulator.configure_account(data["username"], permissions=permissions, is_superuser=superuser)
 
 
 def _switches(emulator: Controls, data: Any) -> dict[str, bool]:

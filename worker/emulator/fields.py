@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import decimal
 import re
 import uuid
 from collections.abc import Callable
@@ -18,6 +19,13 @@ NULL = "This field may not be null."
 BLANK = "This field may not be blank."
 NOT_A_STRING = "Not a valid string."
 NOT_A_BOOLEAN = "Must be a valid boolean."
+NOT_A_NUMBER = "A valid number is required."
+DATETIME_OVERFLOW = "Datetime value out of range."
+# DecimalField.MAX_STRING_LENGTH (rest_framework/fields.py): longer input is refused unparsed.
+MAX_DECIMAL_STRING_CHARS = 1000
+# DateTimeField's input formats are ("iso-8601",): after parse_datetime fails, DRF hands the value
+# to strptime with that name as the format, which matches only the literal text (in any case).
+_ISO_8601_LITERAL = "iso-8601"
 
 # Django's parse_datetime fallback after datetime.fromisoformat (django/utils/dateparse.py).
 _DJANGO_DATETIME = re.compile(
@@ -121,13 +129,7 @@ def parse_datetime(value: Any) -> dt.datetime | None:
     Django's ``parse_datetime`` tries ``datetime.fromisoformat`` first, so a bare date
     (``2027-01-01``) is midnight; a naive value is UTC (``TIME_ZONE = "UTC"``).
     """
-    if not isinstance(value, str):
-        return None
-    parsed: dt.datetime | None
-    try:
-        parsed = dt.datetime.fromisoformat(value)
-    except ValueError:
-        parsed = _django_datetime(value)
+    parsed = _iso_datetime(value)
     if parsed is None:
         return None
     if parsed.tzinfo is None:
@@ -136,6 +138,77 @@ def parse_datetime(value: Any) -> dt.datetime | None:
         return parsed.astimezone(dt.UTC)
     except OverflowError:
         return None
+
+
+def datetime_field(value: Any) -> tuple[dt.datetime | None, str | None]:
+    """DRF DateTimeField.to_internal_value (ISO-8601 input, UTC): the value, or its error message.
+
+    Besides ``parse_datetime``'s rules it keeps DRF's own two answers: an aware value that leaves
+    the datetime range in UTC is ``Datetime value out of range.``, and the literal ``iso-8601``
+    (strptime with the format's name) is 1900-01-01T00:00:00Z.
+    """
+    parsed = _iso_datetime(value)
+    if parsed is None and isinstance(value, str) and value.lower() == _ISO_8601_LITERAL:
+        parsed = dt.datetime(1900, 1, 1)  # naive: made aware below, as DRF does
+    if parsed is None:
+        return None, DATETIME_FORMAT_ERROR
+    if parsed.tzinfo is None:
+        return parsed.replace(tzinfo=dt.UTC), None
+    try:
+        return parsed.astimezone(dt.UTC), None
+    except OverflowError:
+        return None, DATETIME_OVERFLOW
+
+
+def _iso_datetime(value: Any) -> dt.datetime | None:
+    """Django's parse_datetime (naive or aware), None where it fails or raises."""
+    if not isinstance(value, str):
+        return None
+    try:
+        return dt.datetime.fromisoformat(value)
+    except ValueError:
+        return _django_datetime(value)
+
+
+def decimal_field(
+    value: Any, *, max_digits: int, decimal_places: int
+) -> tuple[decimal.Decimal | None, str | None]:
+    """DRF DecimalField.to_internal_value: the value quantized to ``decimal_places``, or its error.
+
+    The value is read as ``str(value)`` stripped (so ``true`` is not a number, and a float keeps
+    its repr's noise: ``0.30000000000000004`` has too many digits); NaN and infinities are not
+    numbers. The precision rules count digits as DRF does, trailing zeros included
+    (``1.00000`` has six); the first rule broken is the only message.
+    """
+    text = str(value).strip()
+    if len(text) > MAX_DECIMAL_STRING_CHARS:
+        return None, "String value too large."
+    try:
+        number = decimal.Decimal(text)
+    except decimal.DecimalException:
+        return None, NOT_A_NUMBER
+    if number.is_nan() or number.is_infinite():
+        return None, NOT_A_NUMBER
+    _, digits, exponent = number.as_tuple()
+    assert isinstance(exponent, int)  # not NaN nor infinite
+    if exponent >= 0:
+        total = whole = len(digits) + exponent
+        places = 0
+    elif len(digits) > -exponent:
+        total, places = len(digits), -exponent
+        whole = total - places
+    else:
+        total = places = -exponent
+        whole = 0
+    if total > max_digits:
+        return None, f"Ensure that there are no more than {max_digits} digits in total."
+    if places > decimal_places:
+        return None, f"Ensure that there are no more than {decimal_places} decimal places."
+    if whole > max_digits - decimal_places:
+        limit = max_digits - decimal_places
+        return None, f"Ensure that there are no more than {limit} digits before the decimal point."
+    context = decimal.Context(prec=max_digits)
+    return number.quantize(decimal.Decimal(1).scaleb(-decimal_places), context=context), None
 
 
 def _django_datetime(value: str) -> dt.datetime | None:

@@ -55,6 +55,7 @@ class Account:
     is_staff: bool = False
     is_superuser: bool = False
     groups: set[str] = dataclasses.field(default_factory=set)
+    permissions: set[str] = dataclasses.field(default_factory=set)  # granted to the user directly
 
 
 @dataclasses.dataclass

@@ -8,12 +8,13 @@ import urllib.parse
 
 API_ROOT = "/api/v2/"
 CREDENTIALS = "credentials"
+GRADES = "grades"
 COURSE_CERTIFICATES = "course_certificates"
 ROOT = "root"
 # DefaultRouter (credentials/apps/api/v2/urls.py): list and detail routes whose lookup is DRF's
 # default ``[^/.]+`` (so a key holding a dot does not resolve), each also with a format suffix.
 _RESOURCE = re.compile(
-    rf"{re.escape(API_ROOT)}(?P<view>{CREDENTIALS}|{COURSE_CERTIFICATES})"
+    rf"{re.escape(API_ROOT)}(?P<view>{CREDENTIALS}|{GRADES}|{COURSE_CERTIFICATES})"
     r"(?:/(?P<lookup>[^/.]+))?(?:/|\.(?P<format>[a-z0-9]+)/?)"
 )
 _ROOT = re.compile(rf"{re.escape(API_ROOT)}(?:\.(?P<format>[a-z0-9]+)/?)?")

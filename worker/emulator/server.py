@@ -18,6 +18,7 @@ from worker.emulator import (
     certificates,
     dispatch,
     faults,
+    grades,
     oauth,
     recorder,
     routes,
@@ -29,7 +30,7 @@ from worker.emulator import (
 )
 from worker.emulator.faults import Fault
 
-__all__ = ["COURSE_CERTIFICATES_PATH", "CREDENTIALS_PATH", "DEFAULT_PORT", "Emulator", "Fault"]
+__all__ = ["COURSE_CERTIFICATES_PATH", "CREDENTIALS_PATH", "DEFAULT_PORT", "GRADES_PATH", "Emulator", "Fault"]
 
 logger = logging.getLogger(__name__)
 
@@ -37,6 +38,7 @@ DEFAULT_PORT = 18150
 #: The API paths clients call (fault rules match them by prefix).
 CREDENTIALS_PATH = f"{routes.API_ROOT}{routes.CREDENTIALS}/"
 COURSE_CERTIFICATES_PATH = f"{routes.API_ROOT}{routes.COURSE_CERTIFICATES}/"
+GRADES_PATH = f"{routes.API_ROOT}{routes.GRADES}/"
 # How often the serving loop checks for stop(): bounds how long stopping takes.
 POLL_INTERVAL_S = 0.05
 STOP_TIMEOUT_S = 1.0
@@ -215,6 +217,14 @@ class Emulator:
         with self._lock:
             return [accounts.serialize(account) for account in self._store.accounts.all()]
 
+    def configure_account(
+        self, username: str, *, permissions: Iterable[str] | None = None, is_superuser: bool | None = None
+    ) -> dict[str, Any]:
+        """Create or change an account as an operator would in Django's admin: its own ``permissions``
+        (replaced; e.g. ``records.add_usergrade``) and ``is_superuser`` (None keeps either)."""
+        with self._lock:
+            return self._store.configure_account(username, perms=permissions, is_superuser=is_superuser)
+
     def set_switches(
         self, admins_can_view: bool | None = None, learner_records: bool | None = None
     ) -> dict[str, bool]:
@@ -268,6 +278,11 @@ class Emulator:
         with self._lock:
             return [certificates.serialize(item) for item in self._store.certificates.all()]
 
+    def grades(self) -> list[dict[str, Any]]:
+        """Every UserGrade, serialized as the grades API does, in creation order."""
+        with self._lock:
+            return [grades.serialize(grade) for grade in self._store.grades.all()]
+
     def stats(self) -> dict[str, Any]:
         """Unbounded counters: ``token`` (tokens issued), ``requests``, ``faults``, ``by_endpoint``."""
         with self._lock:
@@ -275,7 +290,7 @@ class Emulator:
 
     def reset(self) -> None:
         """Back to a fresh default install: no programs, catalog, accounts, certificates,
-        credentials, throttle history, faults, recordings or counters; switches at defaults.
+        credentials, grades, throttle history, faults, recordings or counters; switches at defaults.
 
         The client id/secret and the signing keys stay, so tokens already issued keep working
         (and revoked ones stay revoked).

@@ -10,7 +10,16 @@ import uuid
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from worker.emulator import accounts, catalog, certificates, models, throttle, user_credentials
+from worker.emulator import (
+    accounts,
+    catalog,
+    certificates,
+    grades,
+    models,
+    permissions,
+    throttle,
+    user_credentials,
+)
 
 
 @dataclasses.dataclass
@@ -53,7 +62,10 @@ class Store:
             rng=rng,
             now=now,
         )
+        self.grades = grades.UserGrades(self.catalog, now)
         self.throttle = throttle.RateThrottle(throttle_rate_per_min)
+        # ScopedRateThrottle keys its history by scope too: grade_view has a window of its own.
+        self.grade_throttle = throttle.RateThrottle(grades.RATE_PER_MIN)
         self._program_ids = itertools.count(1)
 
     def configure_program(
@@ -74,6 +86,28 @@ class Store:
             self.programs[parsed] = program
         program.active = bool(active)
         return program
+
+    def configure_account(
+        self, username: str, *, perms: Iterable[str] | None, is_superuser: bool | None
+    ) -> dict[str, Any]:
+        """Create or change an account as an operator would in Django's admin (see
+        ``Accounts.configure``); returns its username, superuser flag and own permissions.
+
+        ValueError on an empty username or a permission Credentials does not define.
+        """
+        if not isinstance(username, str) or not username:
+            raise ValueError("an account needs a non-empty username")
+        granted = None if perms is None else set(perms)
+        unknown = sorted(granted - permissions.KNOWN) if granted is not None else []
+        if unknown:
+            raise ValueError(f"unknown permissions {unknown}; known: {sorted(permissions.KNOWN)}")
+        superuser = None if is_superuser is None else bool(is_superuser)
+        account = self.accounts.configure(username, perms=granted, is_superuser=superuser)
+        return {
+            "username": account.username,
+            "is_superuser": account.is_superuser,
+            "permissions": sorted(account.permissions),
+        }
 
     def serialize_program(self, program: models.ProgramCertificate) -> dict[str, Any]:
         """A ProgramCertificate and its catalog runs, as the admin API renders them."""

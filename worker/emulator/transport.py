@@ -17,11 +17,16 @@ logger = logging.getLogger(__name__)
 
 TOKEN_PATH = "/oauth2/access_token"  # noqa: S105 (a path, not a secret)
 ADMIN_PREFIX = "/_emulator/"
+FORM_MEDIA_TYPE = "application/x-www-form-urlencoded"
 MAX_BODY_BYTES = 10 * 1024 * 1024
 # A thread per connection: idle keep-alive connections give theirs back after this long.
 IDLE_CONNECTION_TIMEOUT_S = 300
 # socketserver's default backlog of 5 drops connections under benchmark bursts.
 LISTEN_BACKLOG = 128
+
+
+class FormData(dict[str, str]):
+    """A form-encoded body: each field's last value (QueryDict's ``[]``). DRF reads it as HTML input."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -31,7 +36,7 @@ class Request:
     method: str
     path: str  # as sent (percent-encoded); the API resolves the decoded form
     query: dict[str, list[str]]
-    data: Any  # parsed JSON (form fields for the token endpoint); None when empty or malformed
+    data: Any  # parsed JSON, or FormData for a form body; None when empty or malformed
     data_error: str | None
     base_url: str
     authorization: str | None = dataclasses.field(default=None, repr=False)  # never recorded
@@ -102,10 +107,13 @@ def _strict_constant(name: str) -> Any:
     raise ValueError(f"Out of range float values are not permitted in JSON: {name!r}")
 
 
-def parse_body(path: str, raw: bytes) -> tuple[Any, str | None]:
-    """The body as data (form fields for the token endpoint, else JSON) and a parse error, if any."""
+def parse_body(path: str, raw: bytes, content_type: str = "") -> tuple[Any, str | None]:
+    """The body as data (form fields for the token endpoint or a form body, else JSON) and a parse error."""
     if not raw:
         return None, None
+    media_type, _, params = content_type.partition(";")
+    if path != TOKEN_PATH and media_type.strip().lower() == FORM_MEDIA_TYPE:
+        return _form(raw, params), None
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as error:
@@ -116,6 +124,23 @@ def parse_body(path: str, raw: bytes) -> tuple[Any, str | None]:
         return json.loads(text, parse_constant=_strict_constant), None
     except ValueError as error:
         return None, f"JSON parse error - {error}"
+
+
+def _form(raw: bytes, params: str) -> FormData:
+    """A form body as Django's QueryDict reads it: blank values kept, in the ``charset`` parameter's
+    text encoding when Python has it (else UTF-8); bytes that do not decode are read as Latin-1."""
+    charset = "utf-8"
+    for param in params.split(";"):
+        name, _, value = param.partition("=")
+        if name.strip().lower() == "charset":
+            with contextlib.suppress(LookupError, ValueError):
+                "a".encode(value.strip().strip('"'))  # LookupError unless a text encoding
+                charset = value.strip().strip('"')
+    try:
+        text = raw.decode(charset)
+    except UnicodeDecodeError:
+        text = raw.decode("iso-8859-1")
+    return FormData(urllib.parse.parse_qsl(text, keep_blank_values=True, encoding=charset))
 
 
 class Service(Protocol):
@@ -171,7 +196,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return
         split = urllib.parse.urlsplit(self.path)
         host = self.headers.get("Host")  # next/previous links and certificate URLs use it, as DRF does
-        data, data_error = parse_body(split.path, raw)
+        data, data_error = parse_body(split.path, raw, self.headers.get("Content-Type") or "")
         request = Request(
             method=self.command,
             path=split.path,

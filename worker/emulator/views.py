@@ -1,7 +1,8 @@
 """Answers API requests as DRF's APIView runs a viewset: negotiate, authenticate, permit, throttle, handle.
 
-The viewsets are CredentialViewSet and CourseCertificateViewSet (credentials/apps/api/v2/views.py)
-behind DRF's DefaultRouter; the order of the checks is rest_framework/views.py ``APIView.initial``.
+The viewsets are CredentialViewSet, GradeViewSet and CourseCertificateViewSet
+(credentials/apps/api/v2/views.py) behind DRF's DefaultRouter; the order of the checks is
+rest_framework/views.py ``APIView.initial``.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any
 from worker.emulator import (
     accounts,
     certificates,
+    grades,
     listing,
     models,
     permissions,
@@ -128,7 +130,7 @@ class Api:
             # APIRootView: any authenticated user (DjangoModelPermissions ignores the root view).
             _permit(principal, principal is not None)
             _allowed_method(request.method, {"GET"})
-            names = (routes.CREDENTIALS, "grades", routes.COURSE_CERTIFICATES)
+            names = (routes.CREDENTIALS, routes.GRADES, routes.COURSE_CERTIFICATES)
             links = {name: routes.link(request.base_url, name, match.format) for name in names}
             return transport.Response(200, links)
         if match.view == routes.COURSE_CERTIFICATES:
@@ -136,6 +138,8 @@ class Api:
             action = _CERTIFICATE_ACTIONS.get((detail_route, request.method))
             _allowed_method(request.method, set() if action is None else {request.method})
             return self._course_certificates(store, request, action, match.lookup)
+        if match.view == routes.GRADES:
+            return self._grades(store, request, match.lookup, principal)
         action = _CREDENTIAL_ACTIONS.get((detail_route, request.method))
         allowed = permissions.credentials_allowed(
             principal,
@@ -148,10 +152,10 @@ class Api:
         assert principal is not None
         # CredentialRateThrottle (credentials/apps/api/v2/views.py) covers every action of the
         # viewset, POSTs included; staff and superusers are exempt (so in practice only learners'
-        # reads count: posting needs Admins, which only an administrator claim grants).
+        # reads count: posting needs Admins, which only an administrator claim grants, or an
+        # operator's grant of the permission to a non-staff user).
         # APIView.initial checks it after the permissions, so refused requests never count.
-        if not (principal.is_staff or principal.account.is_superuser):
-            store.throttle.check(principal.account.id, self._clock())
+        self._throttle(store.throttle, principal, "CredentialViewSet")
         _allowed_method(request.method, set() if action is None else {request.method})
         return self._credentials(store, request, action, match.lookup)
 
@@ -175,6 +179,35 @@ class Api:
         elif action == "destroy":
             credential = store.credentials.revoke(credential)
         return transport.Response(200, user_credentials.serialize(credential, request.base_url))
+
+    def _grades(
+        self,
+        store: state.Store,
+        request: transport.Request,
+        lookup: str | None,
+        principal: accounts.Principal | None,
+    ) -> transport.Response:
+        """GradeViewSet: model permissions on UserGrade, the grade_view throttle, then the action."""
+        admins_can_view = store.switches.admins_can_view
+        _permit(
+            principal, permissions.grades_allowed(principal, request.method, admins_can_view=admins_can_view)
+        )
+        assert principal is not None
+        self._throttle(store.grade_throttle, principal, "GradeViewSet")
+        action = grades.ACTIONS.get((lookup is not None, request.method))
+        _allowed_method(request.method, set() if action is None else {request.method})
+        assert action is not None
+        return grades.answer(store.grades, action, lookup, lambda: _data(request, forms=True))
+
+    def _throttle(self, limiter: throttle.RateThrottle, principal: accounts.Principal, view: str) -> None:
+        """CredentialRateThrottle: staff and superusers are exempt; a refusal is logged as there."""
+        if principal.is_staff or principal.account.is_superuser:
+            return
+        try:
+            limiter.check(principal.account.id, self._clock())
+        except throttle.Throttled:
+            logger.warning("Credentials API endpoint %s is being throttled.", view)
+            raise
 
     def _course_certificates(
         self, store: state.Store, request: transport.Request, action: str | None, lookup: str | None
@@ -250,13 +283,18 @@ def _allowed_method(method: str, allowed: set[str]) -> None:
         raise Refused(transport.detail(405, f'Method "{method}" not allowed.'))
 
 
-def _data(request: transport.Request) -> Any:
-    """``request.data`` as DRF parses it when a handler first reads it (JSON only is modelled)."""
+def _data(request: transport.Request, *, forms: bool = False) -> Any:
+    """``request.data`` as DRF parses it when a handler first reads it.
+
+    JSON, and with ``forms`` a form body (GradeViewSet's: the LMS posts grades form-encoded).
+    """
+    media_type = request.content_type.split(";")[0].strip().lower()
+    if forms and media_type == transport.FORM_MEDIA_TYPE:
+        return request.data if request.has_body else transport.FormData()
     if not request.has_body:
         return {}
-    media_type = request.content_type.split(";")[0].strip().lower()
     if media_type != "application/json":
-        # DRF would parse form bodies too; the emulator models JSON only, so it refuses them.
+        # DRF would parse (other) form and multipart bodies too; the emulator refuses them.
         message = f'Unsupported media type "{request.content_type}" in request.'
         raise Refused(transport.detail(415, message))
     if request.data_error is not None:
