@@ -35,7 +35,7 @@ SET status = 'enqueued',
     lease_until = clock.now + make_interval(secs => %(lease_s)s::int)
 FROM due, clock
 WHERE o.id = due.id
-RETURNING o.id, o.task;
+RETURNING o.id, o.task, o.attempts;
 
 -- name: outbox_release
 -- Claimed rows whose message could not be sent go back to pending (a message that did get out
@@ -61,6 +61,25 @@ WHERE o.id = %(id)s
        OR (o.status = 'retrying' AND o.run_after <= clock.now + interval '2 seconds'))
 RETURNING o.id, o.task, o.payload, o.attempts, o.ordering_key, o.run;
 
+-- name: outbox_start_many
+-- Begin the attempts of the rows of one message that carries several (worker.outbox.batches): its
+-- first delivery starts its rows that are enqueued and never ran (attempt NULL); a retry starts the
+-- rows it names that are retrying, due, at the attempt it recorded. Either way every row started
+-- together is at the same attempt, which is the message's retry count. Other rows are left alone.
+WITH clock AS (SELECT coalesce(%(now)s::timestamptz, now()) AS now)
+UPDATE credsync.outbox o
+SET status = 'running',
+    attempts = o.attempts + 1,
+    started_at = clock.now,
+    lease_until = clock.now + make_interval(secs => %(lease_s)s::int),
+    waiting_on = NULL
+FROM clock
+WHERE o.id = ANY(%(ids)s::bigint[])
+  AND CASE WHEN %(attempt)s::int IS NULL THEN o.status = 'enqueued' AND o.attempts = 0
+           ELSE o.status = 'retrying' AND o.attempts = %(attempt)s::int
+                AND o.run_after <= clock.now + interval '2 seconds' END
+RETURNING o.id, o.task, o.payload, o.attempts, o.ordering_key, o.run;
+
 -- name: outbox_status_of
 -- The status and attempts of one row (to explain a no-op start in the logs).
 SELECT status, attempts FROM credsync.outbox WHERE id = %(id)s;
@@ -79,6 +98,20 @@ UPDATE credsync.outbox o
 SET status = 'done', finished_at = clock.now, lease_until = NULL, result = %(result)s
 FROM clock
 WHERE o.id = %(id)s AND o.status = 'running' AND o.attempts = %(attempt)s
+RETURNING o.id, o.created_at, o.finished_at;
+
+-- name: outbox_mark_done_many
+-- Finish several running attempts successfully in one statement (the rows of one message): each
+-- row by its id, attempt and result, guarded as outbox_mark_done.
+WITH clock AS (SELECT coalesce(%(now)s::timestamptz, now()) AS now),
+done AS (
+    SELECT * FROM unnest(%(ids)s::bigint[], %(attempts)s::int[], %(results)s::jsonb[])
+        AS d(id, attempt, result)
+)
+UPDATE credsync.outbox o
+SET status = 'done', finished_at = clock.now, lease_until = NULL, result = done.result
+FROM done, clock
+WHERE o.id = done.id AND o.status = 'running' AND o.attempts = done.attempt
 RETURNING o.id, o.created_at, o.finished_at;
 
 -- name: outbox_mark_retrying

@@ -7,13 +7,15 @@ Retries policy) and its wiring are the production code.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import dramatiq
+import pydantic
 from dramatiq.brokers.stub import StubBroker
 
-from worker import composition, db, settings
+from worker import composition, db, errors, outcomes, settings
 from worker.outbox import handlers, rows
 
 QUEUE = "credsync-test"
@@ -29,6 +31,7 @@ class Pipeline:
         gate: Callable[[], str | None] = lambda: None,
         max_retries: int = 2,
         lease_s: int = 30,
+        rows_per_message: int = 10,
     ) -> None:
         broker = StubBroker()
         broker.emit_after("process_boot")
@@ -44,6 +47,7 @@ class Pipeline:
                 "CREDSYNC_CLAIM_BATCH": 100,
                 "CREDSYNC_MAX_IN_FLIGHT": 1000,
                 "CREDSYNC_METRICS_PORT": "",
+                "CREDSYNC_ROWS_PER_MESSAGE": rows_per_message,
             }
         )
         self.app = composition.build(
@@ -106,3 +110,70 @@ class Pipeline:
     def stop(self) -> None:
         self.worker.stop()
         self.broker.close()
+
+
+class ProbePayload(pydantic.BaseModel):
+    name: str = pydantic.Field(strict=True)
+    behaviour: str = "ok"
+    failures: int = 0
+
+
+class Probe:
+    """A handler whose behaviour the payload chooses; counts calls per name."""
+
+    def __init__(self) -> None:
+        self.calls: dict[str, int] = {}
+        self.lock = threading.Lock()
+        self.wait = threading.Event()
+
+    def __call__(self, deps: object, payload: ProbePayload) -> outcomes.Outcome:
+        with self.lock:
+            self.calls[payload.name] = self.calls.get(payload.name, 0) + 1
+            call = self.calls[payload.name]
+        if payload.behaviour == "wait":
+            self.wait.wait(10)
+        if payload.behaviour == "skip":
+            return outcomes.Skipped("nothing_to_do", "no reason to send")
+        if payload.behaviour == "permanent":
+            raise errors.PermanentSyncError("the data is wrong")
+        if payload.behaviour == "crash" and call <= payload.failures:
+            raise RuntimeError("unexpected bug")
+        if payload.behaviour == "transient" and call <= payload.failures:
+            raise errors.TransientSyncError(f"service unavailable (call {call})")
+        if payload.behaviour == "follow":
+            return outcomes.Sent(
+                {"n": call}, (outcomes.FollowUp("probe", {"name": payload.name + "-child"}),)
+            )
+        return outcomes.Sent({"n": call})
+
+
+class Harness(Pipeline):
+    """The pipeline with one test task, ``probe``, whose behaviour the payload chooses."""
+
+    def __init__(
+        self, database: Any, sql: Any, *, max_retries: int = 2, lease_s: int = 30, rows_per_message: int = 10
+    ) -> None:
+        sql.execute(
+            "INSERT INTO credsync.task (name, required_keys, ordering_scope, ordering_keys)"
+            " VALUES ('probe', '{name}', 'probe', '{name}') ON CONFLICT DO NOTHING"
+        )
+        self.sql = sql
+        self.probe = Probe()
+        registry = handlers.Registry(
+            [handlers.TaskSpec("probe", ProbePayload, self.probe, ("name",), "probe", ("name",))]
+        )
+        super().__init__(
+            database,
+            registry,
+            None,
+            max_retries=max_retries,
+            lease_s=lease_s,
+            rows_per_message=rows_per_message,
+        )
+
+    def insert(self, **payload: Any) -> int:
+        row = self.sql.execute(
+            "INSERT INTO credsync.outbox (task, payload) VALUES ('probe', %s) RETURNING id",
+            (pydantic.TypeAdapter(dict).dump_json(payload).decode(),),
+        ).fetchone()
+        return int(row["id"])

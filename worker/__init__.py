@@ -8,9 +8,11 @@ The life of a row, and the module that does each step:
 2. **Claim.** ``worker.outbox.scanner`` claims due rows with ``FOR UPDATE SKIP LOCKED``, the oldest
    of each ordering key only (``worker.outbox.repository``, SQL in ``sql/queries.sql``), unless the
    host disabled sync or Credentials asked to wait (the gate of ``worker.composition.App.gate``,
-   holds in ``worker.outbox.cooldowns``), and sends one message per row, the row id only
-   (``worker.broker``, ``worker.outbox.actors.message_for``).
-3. **Run.** A Dramatiq actor (``worker.outbox.actors``) starts the attempt with a guarded update,
+   holds in ``worker.outbox.cooldowns``), and sends messages carrying row ids only: one row each,
+   or, when the claim is deep, several rows of one task that never ran (``worker.outbox.messages``,
+   ``worker.broker``).
+3. **Run.** A Dramatiq actor (``worker.outbox.messages``) starts the attempt with a guarded update
+   (``worker.outbox.actors``; a message of several rows starts them in one),
    runs the task's sync function (``worker.tasks`` → ``worker.sync.*``), which reads the host's
    tables (``worker.sync.host``) and calls Credentials (``worker.clients.credentials``, tokens
    from ``worker.clients.tokens`` or OAuth), every request written to the delivery ledger

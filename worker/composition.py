@@ -28,6 +28,7 @@ from worker.outbox import (
     handlers,
     ledger,
     maintenance,
+    messages,
     middleware,
     repository,
     rows,
@@ -107,9 +108,10 @@ class App:
         return self._wired()[1]
 
     def send(self, claimed: Sequence[rows.Claimed]) -> None:
-        """Send the messages of claimed rows (each the row id only), in one round trip on Redis."""
+        """Send the messages of claimed rows (row ids only, packed when deep), in one round trip on Redis."""
         queue = self.config.queue_name
-        brokers.enqueue_many(self.broker, [actors.message_for(row.id, row.task, queue) for row in claimed])
+        packed = messages.pack(claimed, most=self.config.rows_per_message)
+        brokers.enqueue_many(self.broker, [messages.message_for(ids, task, queue) for task, ids in packed])
 
     def _wired(self) -> tuple[dramatiq.Broker, dict[str, dramatiq.Actor[Any, Any]]]:
         with self._wiring_lock:
@@ -122,7 +124,7 @@ class App:
         given = self._given_broker
         broker = brokers.build(config) if given is None else brokers.configure(given, config)
         broker.add_middleware(middleware.OutboxRows(self.runtime, self.task_names, lease_s=config.lease_s))
-        task_actors = actors.declare(
+        task_actors = messages.declare(
             broker,
             self.registry,
             self.runtime,

@@ -39,6 +39,7 @@ DEFAULT_QUEUE = "credsync"
 DEFAULT_LEASE_S = 30
 DEFAULT_SCAN_INTERVAL_MS = 200
 DEFAULT_CLAIM_BATCH = 500
+DEFAULT_ROWS_PER_MESSAGE = 10
 DEFAULT_MAX_IN_FLIGHT = 2_000
 DEFAULT_RETENTION_DONE_DAYS = 7
 DEFAULT_RETENTION_FAILED_DAYS = 30
@@ -104,6 +105,9 @@ class CoreSettings(LogSettings):
     )
     claim_batch: Annotated[int, pydantic.Field(ge=1, le=10_000)] = pydantic.Field(
         DEFAULT_CLAIM_BATCH, validation_alias="CREDSYNC_CLAIM_BATCH"
+    )
+    rows_per_message: Annotated[int, pydantic.Field(ge=1, le=100)] = pydantic.Field(
+        DEFAULT_ROWS_PER_MESSAGE, validation_alias="CREDSYNC_ROWS_PER_MESSAGE"
     )
     max_in_flight: Annotated[int, pydantic.Field(ge=1)] = pydantic.Field(
         DEFAULT_MAX_IN_FLIGHT, validation_alias="CREDSYNC_MAX_IN_FLIGHT"

@@ -30,7 +30,7 @@ import psycopg
 from benchmarks import env
 from worker import broker as brokers
 from worker import db, settings, tasks
-from worker.outbox import actors, repository, rows, scanner
+from worker.outbox import messages, repository, rows, scanner
 
 #: The backlog: every task with a valid payload, every row with its own ordering key (learners
 #: ``bench<n>``, course runs ``...+R<n>+...``), so the head-of-line rule is checked on every row but
@@ -160,7 +160,7 @@ def _bare_enqueue(broker: dramatiq.Broker, queue: str, claimed: Sequence[rows.Cl
     """The broker's ceiling: ``broker.enqueue`` of each row's message, one call per message."""
     started = time.perf_counter()
     for row in claimed:
-        broker.enqueue(actors.message_for(row.id, row.task, queue))
+        broker.enqueue(messages.message_for(row.id, row.task, queue))
     elapsed = time.perf_counter() - started
     return round(len(claimed) / elapsed, 1) if elapsed else 0.0
 
@@ -170,7 +170,7 @@ def _enqueue_many(broker: dramatiq.Broker, queue: str, claimed: Sequence[rows.Cl
     started = time.perf_counter()
     for first in range(0, len(claimed), batch):
         chunk = claimed[first : first + batch]
-        brokers.enqueue_many(broker, [actors.message_for(row.id, row.task, queue) for row in chunk])
+        brokers.enqueue_many(broker, [messages.message_for(row.id, row.task, queue) for row in chunk])
     elapsed = time.perf_counter() - started
     return round(len(claimed) / elapsed, 1) if elapsed else 0.0
 
@@ -205,7 +205,7 @@ def _scanner_passes(
     def send(claimed: Sequence[rows.Claimed]) -> None:
         # As worker.composition.App.send does, on a broker built as worker.app builds it.
         started = time.perf_counter()
-        messages = [actors.message_for(row.id, row.task, config.queue_name) for row in claimed]
+        messages = [messages.message_for(row.id, row.task, config.queue_name) for row in claimed]
         brokers.enqueue_many(broker, messages)
         run.send_s += time.perf_counter() - started
         run.claimed.extend(claimed)

@@ -12,7 +12,7 @@ from tests.faults import harness, host, invariants
 from tests.faults.harness import LEASE_S, RECOVERY_BOUND_S
 from tests.system import processes
 from worker.emulator import server
-from worker.outbox import actors
+from worker.outbox import messages
 
 WORKER_ARGS = ("-p", "1", "-t", "4")
 TASK = "award_course_certificate"
@@ -76,7 +76,7 @@ def test_a_message_delivered_three_times_runs_its_row_once(system: harness.Syste
     ids = host.awards(system, [f"dup{i:02d}" for i in range(12)], host.RUNS[:1])
 
     # When each row's message is delivered twice more: once while the row runs, once after it is done
-    duplicates: dict[int, Any] = {i: actors.message_for(i, TASK, system.queue) for i in ids}
+    duplicates: dict[int, Any] = {i: messages.message_for(i, TASK, system.queue) for i in ids}
     sent_while: dict[int, str] = {}
     sent_after: set[int] = set()
 

@@ -6,72 +6,12 @@ import json
 import logging
 import threading
 from collections.abc import Iterator
-from typing import Any
 
-import pydantic
 import pytest
 
-from tests.harness import QUEUE, Pipeline
-from worker import errors, logs, outcomes
-from worker.outbox import handlers, scanner
-
-
-class ProbePayload(pydantic.BaseModel):
-    name: str = pydantic.Field(strict=True)
-    behaviour: str = "ok"
-    failures: int = 0
-
-
-class Probe:
-    """A handler whose behaviour the payload chooses; counts calls per name."""
-
-    def __init__(self) -> None:
-        self.calls: dict[str, int] = {}
-        self.lock = threading.Lock()
-        self.wait = threading.Event()
-
-    def __call__(self, deps: object, payload: ProbePayload) -> outcomes.Outcome:
-        with self.lock:
-            self.calls[payload.name] = self.calls.get(payload.name, 0) + 1
-            call = self.calls[payload.name]
-        if payload.behaviour == "wait":
-            self.wait.wait(10)
-        if payload.behaviour == "skip":
-            return outcomes.Skipped("nothing_to_do", "no reason to send")
-        if payload.behaviour == "permanent":
-            raise errors.PermanentSyncError("the data is wrong")
-        if payload.behaviour == "crash" and call <= payload.failures:
-            raise RuntimeError("unexpected bug")
-        if payload.behaviour == "transient" and call <= payload.failures:
-            raise errors.TransientSyncError(f"service unavailable (call {call})")
-        if payload.behaviour == "follow":
-            return outcomes.Sent(
-                {"n": call}, (outcomes.FollowUp("probe", {"name": payload.name + "-child"}),)
-            )
-        return outcomes.Sent({"n": call})
-
-
-class Harness(Pipeline):
-    """The pipeline with one test task, ``probe``, whose behaviour the payload chooses."""
-
-    def __init__(self, database: Any, sql: Any, *, max_retries: int = 2, lease_s: int = 30) -> None:
-        sql.execute(
-            "INSERT INTO credsync.task (name, required_keys, ordering_scope, ordering_keys)"
-            " VALUES ('probe', '{name}', 'probe', '{name}') ON CONFLICT DO NOTHING"
-        )
-        self.sql = sql
-        self.probe = Probe()
-        registry = handlers.Registry(
-            [handlers.TaskSpec("probe", ProbePayload, self.probe, ("name",), "probe", ("name",))]
-        )
-        super().__init__(database, registry, None, max_retries=max_retries, lease_s=lease_s)
-
-    def insert(self, **payload: Any) -> int:
-        row = self.sql.execute(
-            "INSERT INTO credsync.outbox (task, payload) VALUES ('probe', %s) RETURNING id",
-            (pydantic.TypeAdapter(dict).dump_json(payload).decode(),),
-        ).fetchone()
-        return int(row["id"])
+from tests.harness import QUEUE, Harness
+from worker import logs
+from worker.outbox import rows, scanner
 
 
 @pytest.fixture
@@ -148,7 +88,7 @@ def test_a_malformed_payload_fails_with_a_message_while_other_rows_go_on(harness
 def test_a_redelivered_message_for_a_finished_row_does_nothing(harness: Harness) -> None:
     row_id = harness.insert(name="a")
     harness.drain()
-    harness.send(type("R", (), {"id": row_id, "task": "probe"})())
+    harness.send(rows.Claimed(row_id, "probe"))
     harness.broker.join(QUEUE)
     harness.worker.join()
     assert harness.probe.calls["a"] == 1

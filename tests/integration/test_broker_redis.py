@@ -16,7 +16,7 @@ from dramatiq.middleware import Middleware
 
 from worker import broker as brokers
 from worker import settings
-from worker.outbox import actors
+from worker.outbox import messages
 
 REDIS_URL = os.environ.get("CREDSYNC_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
@@ -60,9 +60,9 @@ def test_messages_sent_in_one_round_trip_are_queued_in_order_each_with_its_own_r
     broker: brokers.IdlePollRedisBroker, queue: str
 ) -> None:
     # Given the messages of five claimed rows
-    messages = [actors.message_for(row_id, "probe", queue) for row_id in range(1, 6)]
+    sent = [messages.message_for(row_id, "probe", queue) for row_id in range(1, 6)]
     # When they are sent together
-    brokers.enqueue_many(broker, messages)
+    brokers.enqueue_many(broker, sent)
     # Then Redis holds them in that order, as Dramatiq's own enqueue would store them
     client = redis.Redis.from_url(REDIS_URL)
     try:
@@ -73,7 +73,7 @@ def test_messages_sent_in_one_round_trip_are_queued_in_order_each_with_its_own_r
     assert [m["args"] for m in stored] == [[1], [2], [3], [4], [5]]
     assert [m["options"]["redis_message_id"].encode() for m in stored] == redis_ids
     assert len(set(redis_ids)) == 5
-    assert [m["message_id"] for m in stored] == [m.message_id for m in messages]
+    assert [m["message_id"] for m in stored] == [m.message_id for m in sent]
 
 
 def test_messages_sent_in_one_round_trip_are_each_run_once_by_a_real_worker_with_the_enqueue_hooks_called(
@@ -94,7 +94,7 @@ def test_messages_sent_in_one_round_trip_are_each_run_once_by_a_real_worker_with
     worker.start()
     try:
         # When 300 messages are sent in one round trip
-        brokers.enqueue_many(broker, [actors.message_for(row_id, "probe", queue) for row_id in range(300)])
+        brokers.enqueue_many(broker, [messages.message_for(row_id, "probe", queue) for row_id in range(300)])
         broker.join(queue, timeout=30_000)
         worker.join()
     finally:
@@ -116,8 +116,8 @@ def test_the_queue_depth_counts_what_the_broker_sent_waiting_delayed_and_the_sen
     broker: brokers.IdlePollRedisBroker, queue: str
 ) -> None:
     # Given three messages sent together and one retry delayed by a minute
-    brokers.enqueue_many(broker, [actors.message_for(row_id, "probe", queue) for row_id in range(3)])
-    broker.enqueue(actors.message_for(99, "probe", queue), delay=60_000)
+    brokers.enqueue_many(broker, [messages.message_for(row_id, "probe", queue) for row_id in range(3)])
+    broker.enqueue(messages.message_for(99, "probe", queue), delay=60_000)
     # When
     client = redis.Redis.from_url(REDIS_URL)
     try:
@@ -141,12 +141,12 @@ def test_deleting_a_queue_a_worker_used_leaves_none_of_its_keys_nor_the_brokers_
     worker = dramatiq.Worker(broker, worker_timeout=100, worker_threads=1)
     worker.start()
     try:
-        brokers.enqueue_many(broker, [actors.message_for(row_id, "probe", queue) for row_id in range(3)])
+        brokers.enqueue_many(broker, [messages.message_for(row_id, "probe", queue) for row_id in range(3)])
         broker.join(queue, timeout=30_000)
         worker.join()
     finally:
         worker.stop()
-    broker.enqueue(actors.message_for(9, "probe", queue), delay=60_000)
+    broker.enqueue(messages.message_for(9, "probe", queue), delay=60_000)
     client = redis.Redis.from_url(REDIS_URL)
     try:
         assert brokers.queue_depth(client, queue, heartbeats_since_ms=0).dead_lettered == 1

@@ -19,7 +19,7 @@ from tests.rig import Rig
 from worker import tasks
 from worker.clients import credentials
 from worker.emulator import server
-from worker.outbox import cooldowns, ledger
+from worker.outbox import cooldowns, ledger, rows
 from worker.sync import certificates, host
 
 RUN = "course-v1:edX+DemoX+2026"
@@ -126,9 +126,9 @@ def test_a_429_with_retry_after_pauses_every_row_for_that_service_without_using_
     assert posts == [429] + [201] * 5
 
 
-def _claimed(row_id: int) -> Any:
+def _claimed(row_id: int) -> rows.Claimed:
     """A claimed row as the pipeline sends it (the message names the row and its task)."""
-    return type("Row", (), {"id": row_id, "task": "award_course_certificate"})()
+    return rows.Claimed(row_id, "award_course_certificate")
 
 
 def test_the_cooldown_is_shared_through_the_database(database: Any, clock: Clock) -> None:

@@ -1,4 +1,4 @@
-"""The Dramatiq actors: one per task, each a thin wrapper around ``execute_row``.
+"""One row's attempt in a worker: ``execute_row`` and ``Attempt`` (actors and messages: ``messages``).
 
 ``execute_row`` is the life of one attempt: guarded start (a no-op for a finished or already
 running row), the handler, then the outcome on the row. Failures are recorded on the row and
@@ -87,28 +87,14 @@ def execute_row(runtime: Runtime[Any], spec: handlers.TaskSpec[Any], row_id: int
         message.options[ATTEMPT_OPTION] = row.attempt
         # The row counts attempts across lost messages too: Retries counts from the row.
         message.options["retries"] = row.attempt - 1
+    attempt = Attempt(runtime, spec, row)
     runtime.in_flight.add(row.id)
-    attempt = _Attempt(runtime, spec, row)
     try:
-        with ledger.attempt_scope(row.id, row.attempt, row.run):
-            outcome = spec.execute(runtime.deps, row.payload)
-    except errors.DeferredSyncError as exc:
-        until = datetime.datetime.fromtimestamp(exc.until, datetime.UTC)
-        if runtime.outbox.defer(row.id, row.attempt, until, str(exc)):
-            runtime.report(spec.name, "deferred")
-        attempt.log(logging.INFO, "deferred", f"until {until:%Y-%m-%dT%H:%M:%SZ}, attempt not counted: {exc}")
-        return
-    except errors.PermanentSyncError as exc:
-        attempt.failed("failed", str(exc), exc.details)
-        raise
-    except errors.TransientSyncError as exc:
-        attempt.failed("will retry", str(exc), exc.details)
-        raise dramatiq.Retry(str(exc), delay=exc.delay_ms) from exc
-    except Exception as exc:
-        attempt.failed("will retry", f"{type(exc).__name__}: {exc}", None)
-        raise
+        outcome = attempt.run()
     finally:
         runtime.in_flight.discard(row.id)
+    if outcome is None:
+        return
     result = outcome.as_result()
     won = runtime.outbox.mark_done(
         row.id,
@@ -117,22 +103,53 @@ def execute_row(runtime: Runtime[Any], spec: handlers.TaskSpec[Any], row_id: int
         [(f.task, f.payload) for f in outcome.follow_ups],
         on_finished=lambda latency_s: runtime.report(spec.name, "done", latency_s),
     )
-    attempt.log(
-        logging.INFO,
-        f"done, {_describe(outcome)}",
-        "" if won else "(the row had moved on; result not recorded)",
-        user_id=result.get("user_id"),
-    )
+    attempt.done(outcome, result, won)
 
 
-class _Attempt:
-    """The context of one attempt, for its outcome line and its recorded error."""
+class Attempt:
+    """One attempt of a started row: its handler, the error or hold it met, and its log lines."""
 
     def __init__(self, runtime: Runtime[Any], spec: handlers.TaskSpec[Any], row: rows.Started) -> None:
         self.runtime = runtime
         self.spec = spec
         self.row = row
         self.started = time.monotonic()
+
+    def run(self) -> outcomes.Outcome | None:
+        """The handler's outcome, or None when a hold deferred the row (the attempt not counted).
+
+        An error is recorded on the row, then raised for Dramatiq: ``PermanentSyncError`` as it is,
+        a transient one as ``dramatiq.Retry`` (with its delay), anything else as it is (retried).
+        """
+        row, spec = self.row, self.spec
+        try:
+            with ledger.attempt_scope(row.id, row.attempt, row.run):
+                return spec.execute(self.runtime.deps, row.payload)
+        except errors.DeferredSyncError as exc:
+            until = datetime.datetime.fromtimestamp(exc.until, datetime.UTC)
+            if self.runtime.outbox.defer(row.id, row.attempt, until, str(exc)):
+                self.runtime.report(spec.name, "deferred")
+            self.log(
+                logging.INFO, "deferred", f"until {until:%Y-%m-%dT%H:%M:%SZ}, attempt not counted: {exc}"
+            )
+            return None
+        except errors.PermanentSyncError as exc:
+            self.failed("failed", str(exc), exc.details)
+            raise
+        except errors.TransientSyncError as exc:
+            self.failed("will retry", str(exc), exc.details)
+            raise dramatiq.Retry(str(exc), delay=exc.delay_ms) from exc
+        except Exception as exc:
+            self.failed("will retry", f"{type(exc).__name__}: {exc}", None)
+            raise
+
+    def done(self, outcome: outcomes.Outcome, result: Mapping[str, Any], won: bool) -> None:
+        self.log(
+            logging.INFO,
+            f"done, {_describe(outcome)}",
+            "" if won else "(the row had moved on; result not recorded)",
+            user_id=result.get("user_id"),
+        )
 
     def failed(self, what: str, error: str, details: Mapping[str, Any] | None) -> None:
         self.log(logging.WARNING, what, error, user_id=(details or {}).get("user_id"))
@@ -176,40 +193,3 @@ def _describe(outcome: outcomes.Outcome) -> str:
     if isinstance(outcome, outcomes.Skipped):
         return f"skipped ({outcome.reason})"
     return "sent" if isinstance(outcome, outcomes.Sent) else "enqueued follow-up rows"
-
-
-def declare(
-    broker: dramatiq.Broker,
-    registry: handlers.Registry[Any],
-    runtime: Callable[[], Runtime[Any]],
-    *,
-    queue_name: str,
-    time_limit_ms: int,
-) -> dict[str, dramatiq.Actor[Any, Any]]:
-    """Declare one actor per registered task on ``broker``; ``runtime`` is called per message."""
-    declared = {}
-    for spec in registry:
-        declared[spec.name] = dramatiq.actor(
-            actor_name=spec.name,
-            queue_name=queue_name,
-            broker=broker,
-            throws=(errors.PermanentSyncError,),
-            time_limit=time_limit_ms,
-        )(_actor_function(spec, runtime))
-    return declared
-
-
-def _actor_function(
-    spec: handlers.TaskSpec[Any], runtime: Callable[[], Runtime[Any]]
-) -> Callable[[int], None]:
-    def run(row_id: int) -> None:
-        execute_row(runtime(), spec, row_id)
-
-    run.__name__ = spec.name
-    run.__qualname__ = spec.name
-    return run
-
-
-def message_for(row_id: int, task: str, queue_name: str) -> dramatiq.Message[Any]:
-    """The message the scanner sends for a claimed row: the row id only."""
-    return dramatiq.Message(queue_name=queue_name, actor_name=task, args=(row_id,), kwargs={}, options={})

@@ -18,7 +18,7 @@ import dramatiq
 from dramatiq.broker import MessageProxy
 from dramatiq.middleware import Middleware
 
-from worker.outbox import actors
+from worker.outbox import actors, messages
 
 log = logging.getLogger(__name__)
 
@@ -39,37 +39,39 @@ class OutboxRows(Middleware):
         attempt = message.options.get(actors.ATTEMPT_OPTION)
         if delay is None or attempt is None or message.actor_name not in self.task_names:
             return
-        row_id = message.args[0]
-        try:
-            runtime = self.runtime()
-            if runtime.outbox.mark_retrying(row_id, attempt, delay):
-                runtime.report(message.actor_name, "retrying")
-            log.info(
-                "row %d (%s): attempt %d failed, next in %.1f s",
-                row_id,
-                message.actor_name,
-                attempt,
-                delay / 1000,
-            )
-        except Exception:
-            log.exception("row %d: could not record the retry (the lease rescue will repair it)", row_id)
+        for row_id in _rows(message):
+            try:
+                runtime = self.runtime()
+                if runtime.outbox.mark_retrying(row_id, attempt, delay):
+                    runtime.report(message.actor_name, "retrying")
+                log.info(
+                    "row %d (%s): attempt %d failed, next in %.1f s",
+                    row_id,
+                    message.actor_name,
+                    attempt,
+                    delay / 1000,
+                )
+            except Exception:
+                log.exception("row %d: could not record the retry (the lease rescue will repair it)", row_id)
 
     def after_nack(self, broker: dramatiq.Broker, message: MessageProxy) -> None:
         if message.actor_name not in self.task_names or not message.args:
             return
-        row_id = message.args[0]
         attempt = message.options.get(actors.ATTEMPT_OPTION)
-        try:
-            runtime = self.runtime()
-            failed = runtime.outbox.mark_failed(
-                row_id,
-                attempt,
-                on_finished=lambda latency_s: runtime.report(message.actor_name, "failed", latency_s),
-            )
-            if failed:
-                log.error("row %d (%s) failed after attempt %s", row_id, message.actor_name, attempt)
-        except Exception:
-            log.exception("row %d: could not record the failure (the lease rescue will repair it)", row_id)
+        task = message.actor_name
+
+        def report(latency_s: float) -> None:
+            self.runtime().report(task, "failed", latency_s)
+
+        for row_id in _rows(message):
+            try:
+                failed = self.runtime().outbox.mark_failed(row_id, attempt, on_finished=report)
+                if failed:
+                    log.error("row %d (%s) failed after attempt %s", row_id, message.actor_name, attempt)
+            except Exception:
+                log.exception(
+                    "row %d: could not record the failure (the lease rescue will repair it)", row_id
+                )
 
     def after_worker_boot(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
         self._stop.clear()
@@ -91,3 +93,9 @@ class OutboxRows(Middleware):
                 runtime.outbox.extend_leases(runtime.in_flight.snapshot())
             except Exception:
                 log.exception("lease heartbeat failed")
+
+
+def _rows(message: dramatiq.Message[Any] | MessageProxy) -> list[int]:
+    """The rows a failed or retried delivery concerns: those it names, else every row it carries."""
+    named = message.options.get(messages.ROWS_OPTION)
+    return [int(row_id) for row_id in (named if named is not None else message.args)]

@@ -38,7 +38,7 @@ class Outbox:
         with self.database.transaction() as cur:
             db.execute(cur, "outbox_claim_walk")
             found = db.fetch_all(cur, "outbox_claim_due", self._claim_params(batch, max_in_flight))
-        return sorted((rows.Claimed(r["id"], r["task"]) for r in found), key=lambda r: r.id)
+        return sorted((rows.Claimed(r["id"], r["task"], r["attempts"]) for r in found), key=lambda r: r.id)
 
     def explain_claim(
         self, *, batch: int, max_in_flight: int, prepare: Callable[[db.Cursor], object] | None = None
@@ -79,11 +79,18 @@ class Outbox:
             row = db.fetch_one(
                 cur, "outbox_start", {"id": row_id, "now": self.clock(), "lease_s": self.lease_s}
             )
-        if row is None:
-            return None
-        return rows.Started(
-            row["id"], row["task"], row["payload"], row["attempts"], row["ordering_key"], row["run"]
-        )
+        return None if row is None else _started(row)
+
+    def start_many(self, row_ids: Sequence[int], attempt: int | None) -> list[rows.Started]:
+        """Begin the attempts of a message's rows (``outbox_start_many``), in id order.
+
+        ``attempt`` None: its first delivery (rows enqueued that never ran); else a retry of the rows
+        that are retrying at that attempt. Every row returned is at the same attempt.
+        """
+        params = {"ids": list(row_ids), "attempt": attempt, "now": self.clock(), "lease_s": self.lease_s}
+        with self.database.statement() as cur:
+            found = db.fetch_all(cur, "outbox_start_many", params)
+        return sorted((_started(r) for r in found), key=lambda r: r.id)
 
     def status_of(self, row_id: int) -> tuple[rows.Status, int] | None:
         with self.database.statement() as cur:
@@ -130,6 +137,27 @@ class Outbox:
                     db.fetch_one(cur, "outbox_insert", {"task": task, "payload": Jsonb(dict(payload))})
         _tell_finished(won, on_finished)
         return won is not None
+
+    def mark_done_many(
+        self, done: Sequence[tuple[int, int, Mapping[str, Any]]], *, on_finished: OnFinished | None = None
+    ) -> set[int]:
+        """Finish several attempts (row id, attempt, result) in one statement; the ids that won.
+
+        ``on_finished`` is called once per row that won, after the commit.
+        """
+        if not done:
+            return set()
+        params = {
+            "ids": [row_id for row_id, _, _ in done],
+            "attempts": [attempt for _, attempt, _ in done],
+            "results": [Jsonb(dict(result)) for _, _, result in done],
+            "now": self.clock(),
+        }
+        with self.database.statement() as cur:
+            won = db.fetch_all(cur, "outbox_mark_done_many", params)
+        for row in won:
+            _tell_finished(row, on_finished)
+        return {row["id"] for row in won}
 
     def defer(self, row_id: int, attempt: int, until: datetime.datetime, reason: str) -> bool:
         """Back to pending until ``until``, the attempt not counted (a hold, not a failure).
@@ -238,6 +266,12 @@ class Outbox:
         with self.database.statement() as cur:
             row = db.fetch_one(cur, "outbox_unsettled_count")
         return int(row["n"]) if row else 0
+
+
+def _started(row: db.Row) -> rows.Started:
+    return rows.Started(
+        row["id"], row["task"], row["payload"], row["attempts"], row["ordering_key"], row["run"]
+    )
 
 
 def _tell_finished(row: db.Row | None, on_finished: OnFinished | None) -> None:

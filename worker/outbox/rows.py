@@ -22,6 +22,8 @@ class Claimed:
 
     id: int
     task: str
+    #: Attempts made so far: only rows that never ran (0) share a message with others.
+    attempts: int = 0
 
 
 @dataclasses.dataclass(frozen=True)
