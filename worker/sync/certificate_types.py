@@ -19,11 +19,20 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import logging
+import threading
+import time
 from collections.abc import Callable
 
 from worker import db
 
 log = logging.getLogger(__name__)
+
+#: A type this process confirmed (learned, or found already known) is not written again for this
+#: long: every award of a run would otherwise cost a statement that changes nothing. Another
+#: process's different answer meanwhile stays until then; a stale type heals when configuring
+#: it is refused (``worker.sync.course_dates``).
+CONFIRMED_FOR_S = 60.0
+_CONFIRMED_MAX = 10_000
 
 AWARD_ANSWER = "award_answer"
 CONFIGURATION_ANSWER = "configuration_answer"
@@ -48,17 +57,48 @@ def can_be_looked_up(course_run_key: str) -> bool:
     return "." not in course_run_key and "/" not in course_run_key
 
 
+class Confirmed:
+    """What this process recently confirmed each database, destination and run stores; thread-safe."""
+
+    def __init__(self, monotonic: Callable[[], float] = time.monotonic) -> None:
+        self._seen: dict[tuple[str, str, str], tuple[str, float]] = {}
+        self._lock = threading.Lock()
+        self._monotonic = monotonic
+
+    def holds(self, where: tuple[str, str, str], certificate_type: str) -> bool:
+        """Whether ``certificate_type`` was confirmed at ``where`` (database, destination, run) lately."""
+        with self._lock:
+            seen = self._seen.get(where)
+        return seen is not None and seen[0] == certificate_type and self._monotonic() < seen[1]
+
+    def note(self, where: tuple[str, str, str], certificate_type: str) -> None:
+        with self._lock:
+            if len(self._seen) >= _CONFIRMED_MAX:
+                self._seen.clear()
+            self._seen[where] = (certificate_type, self._monotonic() + CONFIRMED_FOR_S)
+
+
+#: This process's confirmations, shared by every ``Book`` (a Book is made per row).
+CONFIRMED = Confirmed()
+
+
 class Book:
     """Reads and writes ``credsync.course_certificate_type``.
 
     ``now`` (None: the database's clock) stamps what is learned, so tests need not sleep.
+    ``confirmed`` spares the writes of a type this process confirmed lately (``CONFIRMED_FOR_S``).
     """
 
     def __init__(
-        self, database: db.Database, *, now: Callable[[], datetime.datetime | None] = lambda: None
+        self,
+        database: db.Database,
+        *,
+        now: Callable[[], datetime.datetime | None] = lambda: None,
+        confirmed: Confirmed = CONFIRMED,
     ) -> None:
         self.database = database
         self.now = now
+        self.confirmed = confirmed
 
     def get(self, destination: str, course_run_key: str) -> Known | None:
         """What is known of the run's type at ``destination``; None when nothing was learned yet."""
@@ -76,8 +116,11 @@ class Book:
         """Remember that ``destination`` stores ``certificate_type`` for the run (as ``source`` showed).
 
         Returns whether that was news (a first or a different type); a type already known is not
-        rewritten.
+        rewritten, and one this process confirmed lately is not even asked about.
         """
+        where = (self.database.url, destination, course_run_key)
+        if self.confirmed.holds(where, certificate_type):
+            return False
         with self.database.statement() as cur:
             changed = db.execute(
                 cur,
@@ -90,6 +133,7 @@ class Book:
                     "now": self.now(),
                 },
             )
+        self.confirmed.note(where, certificate_type)
         if changed:
             log.info(
                 "Credentials at %s stores certificate type %r for course run %s (learned from %s)",
