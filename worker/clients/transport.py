@@ -87,16 +87,20 @@ class Transport:
         """One HTTP exchange with the timeout; requests' exceptions become ``CredentialsUnavailable``."""
         started = time.perf_counter()
         try:
-            response = self._session().request(
-                method,
-                url,
-                params=params,
+            session = self._session()
+            # Prepared here rather than by Session.request, which merges the session's cookie jar,
+            # hooks and settings into every request: credsync uses none of them, and it cost a
+            # tenth of a request's CPU.
+            prepared = requests.PreparedRequest()
+            prepared.prepare(
+                method=method,
+                url=url,
+                headers={**session.headers, **(headers or {})},
                 data=data,
-                headers=headers,
+                params=params,
                 auth=auth,
-                timeout=self._timeout,
-                **self._environment_for(url),
             )
+            response = session.send(prepared, timeout=self._timeout, **self._environment_for(url))
         except requests.exceptions.RequestException as exc:
             kind = failure_kind(exc)
             _log.debug("%s %s failed (%s) after %.1f ms", method, path(url), kind, _ms_since(started))
