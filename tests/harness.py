@@ -16,7 +16,7 @@ import pydantic
 from dramatiq.brokers.stub import StubBroker
 
 from worker import composition, db, errors, outcomes, settings
-from worker.outbox import handlers, rows
+from worker.outbox import handlers, repository, rows
 
 QUEUE = "credsync-test"
 
@@ -32,6 +32,7 @@ class Pipeline:
         max_retries: int = 2,
         lease_s: int = 30,
         rows_per_message: int = 10,
+        clock: repository.Clock = repository.database_clock,
     ) -> None:
         broker = StubBroker()
         broker.emit_after("process_boot")
@@ -57,6 +58,7 @@ class Pipeline:
             database=database,
             make_deps=lambda _database, _observer: deps,
             gate=gate,
+            clock=clock,
         )
         self.broker = self.app.broker
         self.actors = self.app.task_actors

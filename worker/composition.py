@@ -57,15 +57,24 @@ def build(
     database: db.Database | None = None,
     make_deps: MakeDeps | None = None,
     gate: scanner.Gate | None = None,
+    clock: repository.Clock = repository.database_clock,
 ) -> App:
     """The app of ``config``; each keyword argument replaces a part (tests, the bench).
 
     ``broker`` to wire (given the middleware ``worker.broker.build`` adds), instead of one from
     ``BROKER_URL``; ``registry``, the tasks; ``database``, the runtime's, instead of a pool per
     process; ``make_deps`` instead of ``App.deps`` (which needs the full ``settings.Settings``);
-    ``gate`` instead of ``App.gate``.
+    ``gate`` instead of ``App.gate``; ``clock``, the runtime outbox's "now" (tests move it).
     """
-    return App(config, broker=broker, registry=registry, database=database, make_deps=make_deps, gate=gate)
+    return App(
+        config,
+        broker=broker,
+        registry=registry,
+        database=database,
+        make_deps=make_deps,
+        gate=gate,
+        clock=clock,
+    )
 
 
 class App:
@@ -80,8 +89,10 @@ class App:
         database: db.Database | None,
         make_deps: MakeDeps | None,
         gate: scanner.Gate | None,
+        clock: repository.Clock = repository.database_clock,
     ) -> None:
         self.config = config
+        self._clock = clock
         self.registry = registry
         self.task_names = frozenset(registry.names())
         self._given_broker = broker
@@ -169,7 +180,7 @@ class App:
             on_outcome = counters.row_outcome
         make_deps = self._make_deps or self.deps
         return actors.Runtime(
-            outbox=repository.Outbox(database, lease_s=self.config.lease_s),
+            outbox=repository.Outbox(database, lease_s=self.config.lease_s, clock=self._clock),
             deps=make_deps(database, observer),
             on_outcome=on_outcome,
         )

@@ -40,8 +40,7 @@ def rig(database, platform, emulator) -> Iterator[Rig]:  # type: ignore[no-untyp
 def clocked(database, platform, emulator, clock: Clock) -> Iterator[Pipeline]:  # type: ignore[no-untyped-def]
     """The rig's wiring with one clock for the hold book, the client and the outbox.
 
-    A test crosses a hold by moving ``clock``. (The harness builds its outbox on the database's
-    clock, so this one is set on it.)
+    A test crosses a hold by moving ``clock``.
     """
     platform.enable_credentials()
     platform.service_user()
@@ -59,8 +58,8 @@ def clocked(database, platform, emulator, clock: Clock) -> Iterator[Pipeline]:  
         tasks.Deps(host=reader, credentials=client, rules=certificates.Rules()),
         gate=lambda: reader.paused_reason() or book.paused_reason(destination),
         max_retries=5,
+        clock=clock,
     )
-    pipeline.outbox.clock = clock
     yield pipeline
     pipeline.stop()
     client.close()
