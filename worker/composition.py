@@ -10,7 +10,6 @@ its actors on first use of ``App.broker``, the runtime once per process on first
 from __future__ import annotations
 
 import logging
-import signal
 import threading
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -21,7 +20,7 @@ from periodiq import cron
 from worker import broker as brokers
 from worker import db, errors, settings, tasks
 from worker.clients import credentials, tokens, transport
-from worker.metrics import scanning, workers
+from worker.metrics import workers
 from worker.outbox import (
     actors,
     cooldowns,
@@ -281,35 +280,3 @@ class App:
             retention_done_days=config.retention_done_days,
             retention_failed_days=config.retention_failed_days,
         )
-
-    def run_scanner(self) -> int:
-        """The ``scanner`` process: scan until SIGTERM or SIGINT."""
-        config = self.config
-        broker = self.broker
-        database = self.open_database("credsync-scanner", SCANNER_POOL_MAX_SIZE)
-        outbox = repository.Outbox(database, lease_s=config.lease_s)
-        stop = threading.Event()
-
-        def on_signal(signum: int, frame: object) -> None:
-            log.info("scanner: %s received, stopping", signal.Signals(signum).name)
-            stop.set()
-
-        signal.signal(signal.SIGTERM, on_signal)
-        signal.signal(signal.SIGINT, on_signal)
-        stop_metrics: Callable[[], None] | None = None
-        if config.metrics_port is None:
-            the_scanner = self.make_scanner(outbox)
-        else:
-            exported = scanning.ScannerMetrics()
-            the_scanner = self.make_scanner(outbox, observe=exported.observe)
-            # The gauges are read at scrape time, with the scanner's own pool and pause gate.
-            exported.register(scanning.OutboxCollector(database, the_scanner.gate))
-            stop_metrics = exported.serve(config.metrics_host, config.metrics_port + 1)
-        try:
-            the_scanner.run_forever(stop, interval_s=config.scan_interval_ms / 1000)
-        finally:
-            if stop_metrics is not None:
-                stop_metrics()
-            database.close()
-            broker.close()
-        return 0

@@ -3,12 +3,23 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import signal
 import subprocess
 import sys
+import threading
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from worker import migrate, settings, tasks
 from worker.cli import common
+from worker.metrics import scanning
+from worker.outbox import repository
+
+if TYPE_CHECKING:
+    from worker import composition
+
+log = logging.getLogger(__name__)
 
 #: In-flight actors get this long to finish after SIGTERM (the Procfile contract: exit within 10 s).
 WORKER_SHUTDOWN_TIMEOUT_MS = 9_000
@@ -101,7 +112,42 @@ def supervise(command: list[str]) -> int:
 
 
 def _scanner(args: argparse.Namespace) -> int:
-    return common.app(settings.load()).run_scanner()
+    return run_scanner(common.app(settings.load()))
+
+
+def run_scanner(app: composition.App) -> int:
+    """The ``scanner`` process: scan until SIGTERM or SIGINT (with metrics, serve them on port + 1)."""
+    from worker import composition
+
+    config = app.config
+    broker = app.broker
+    database = app.open_database("credsync-scanner", composition.SCANNER_POOL_MAX_SIZE)
+    outbox = repository.Outbox(database, lease_s=config.lease_s)
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: object) -> None:
+        log.info("scanner: %s received, stopping", signal.Signals(signum).name)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    stop_metrics: Callable[[], None] | None = None
+    if config.metrics_port is None:
+        the_scanner = app.make_scanner(outbox)
+    else:
+        exported = scanning.ScannerMetrics()
+        the_scanner = app.make_scanner(outbox, observe=exported.observe)
+        # The gauges are read at scrape time, with the scanner's own pool and pause gate.
+        exported.register(scanning.OutboxCollector(database, the_scanner.gate))
+        stop_metrics = exported.serve(config.metrics_host, config.metrics_port + 1)
+    try:
+        the_scanner.run_forever(stop, interval_s=config.scan_interval_ms / 1000)
+    finally:
+        if stop_metrics is not None:
+            stop_metrics()
+        database.close()
+        broker.close()
+    return 0
 
 
 def _scheduler(args: argparse.Namespace) -> int:
