@@ -1,8 +1,8 @@
 """The demo's sample platform and its progress display (used by scripts/demo).
 
-``load``: writes a few dozen learners' certificates into the reference host tables, each with its
-outbox row in the same transaction, as the LMS's certificate signals would. ``watch``: shows the
-sync state from SQL until every row is settled, then the summary, failures and timings.
+``load``: writes a few dozen learners' grades and certificates into the reference host tables, each
+with its outbox rows in the same transaction, as the LMS's grade and certificate signals would.
+``watch``: shows the sync state from SQL until every row is settled, then the summary, failures and timings.
 """
 
 from __future__ import annotations
@@ -123,6 +123,10 @@ def load(database_url: str, emulator_url: str, seed: int) -> int:
                 status = "notpassing" if 12 < n <= 24 and rng.random() < 0.15 else "downloadable"
                 rows += _certificate_saved(conn, rng, users[username], username, key, mode, status)
         with conn.transaction():
+            # A learner graded in a run but without a certificate there: the grade is not sent
+            # (done, skipped: no_certificate), as upstream's gate decides.
+            rows += _grade_saved(conn, rng, users["learner05"], "learner05", CIRCUITS)
+        with conn.transaction():
             # What a host gets wrong now and then: they end done (skipped) or failed, never stuck.
             _enqueue(conn, "award_course_certificate", {"username": "ghost", "course_run_key": DEMO_X})
             _enqueue(
@@ -134,7 +138,7 @@ def load(database_url: str, emulator_url: str, seed: int) -> int:
 
 
 def change(database_url: str) -> int:
-    """Later: certificates invalidated and course dates changed, each with its outbox rows."""
+    """Later: certificates invalidated, grades recomputed and course dates changed, each with its rows."""
     rows = 0
     with psycopg.connect(database_url, row_factory=dict_row) as conn:
         users = {
@@ -152,8 +156,20 @@ def change(database_url: str) -> int:
                     (users[username], DEMO_X),
                 )
                 _enqueue(conn, "award_course_certificate", {"username": username, "course_run_key": DEMO_X})
+                _enqueue(conn, "send_grade_to_credentials", {"username": username, "course_run_key": DEMO_X})
                 _enqueue(conn, "revoke_program_certificates", {"username": username, "course_key": DEMO_X})
-                rows += 2
+                rows += 3
+        for username in ("learner04", "learner05", "learner06"):
+            # A regrade (a rescored problem): COURSE_GRADE_CHANGED sends the learner's new grade.
+            with conn.transaction():
+                conn.execute(
+                    "UPDATE grades_persistentcoursegrade"
+                    " SET percent_grade = least(1.0, percent_grade + 0.05), modified = now()"
+                    " WHERE user_id = %s AND course_id = %s",
+                    (users[username], PYTHON),
+                )
+                _enqueue(conn, "send_grade_to_credentials", {"username": username, "course_run_key": PYTHON})
+                rows += 1
         for key, behavior, date in (
             (DEMO_X, "end_with_date", datetime.datetime(2026, 7, 15, 12, tzinfo=datetime.UTC)),
             (CIRCUITS, "early_no_info", None),
@@ -180,7 +196,9 @@ def _certificate_saved(
     mode: str,
     status: str,
 ) -> int:
-    """A certificate saved, as the LMS does it: enrollment and certificate, with their outbox rows."""
+    """A certificate saved, as the LMS does it: enrollment, course grade and certificate, with their
+    outbox rows."""
+    rows = _grade_saved(conn, rng, user_id, username, key, passed=status == "downloadable")
     with conn.transaction():
         conn.execute(
             "INSERT INTO student_courseenrollment (user_id, course_id, mode) VALUES (%s, %s, %s)",
@@ -198,11 +216,35 @@ def _certificate_saved(
                 " (generated_certificate_id, date) VALUES (%s, now() + interval '30 days')",
                 (cert["id"],),
             )
-        # COURSE_CERT_CHANGED on every save; COURSE_CERT_AWARDED when it is passing.
+        # COURSE_CERT_CHANGED on every save (the course award and the grade check);
+        # COURSE_CERT_AWARDED when it is passing.
         _enqueue(conn, "award_course_certificate", {"username": username, "course_run_key": key})
+        _enqueue(conn, "send_grade_to_credentials", {"username": username, "course_run_key": key})
         if status in ("downloadable", "generating"):
             _enqueue(conn, "award_program_certificates", {"username": username})
-            return 2
+            return rows + 3
+    return rows + 2
+
+
+def _grade_saved(
+    conn: psycopg.Connection[Any],
+    rng: random.Random,
+    user_id: int,
+    username: str,
+    key: str,
+    *,
+    passed: bool = True,
+) -> int:
+    """The LMS persists a course grade (COURSE_GRADE_CHANGED), with its outbox row."""
+    percent = round(rng.uniform(0.7, 1.0) if passed else rng.uniform(0.1, 0.6), 2)
+    letter = "Pass" if passed else ""
+    with conn.transaction():
+        conn.execute(
+            "INSERT INTO grades_persistentcoursegrade (user_id, course_id, percent_grade, letter_grade)"
+            " VALUES (%s, %s, %s, %s)",
+            (user_id, key, percent, letter),
+        )
+        _enqueue(conn, "send_grade_to_credentials", {"username": username, "course_run_key": key})
     return 1
 
 
@@ -256,6 +298,7 @@ def _report(conn: psycopg.Connection[Any], emulator_url: str) -> None:
             "   WHEN result ? 'awarded' THEN 'programs awarded: ' || jsonb_array_length(result->'awarded')"
             "   WHEN result ? 'revoked' THEN 'programs revoked: ' || jsonb_array_length(result->'revoked')"
             "   WHEN result ? 'subtask' THEN 'subtask row inserted'"
+            "   WHEN result ? 'percent_grade' THEN 'grade sent'"
             "   ELSE 'configuration sent' END) AS detail,"
             " count(*) AS rows FROM credsync.outbox WHERE status = 'done' GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"
         ).fetchall()
@@ -284,6 +327,11 @@ def _report(conn: psycopg.Connection[Any], emulator_url: str) -> None:
     with urllib.request.urlopen(f"{emulator_url}/_emulator/course-certificates", timeout=5) as answer:  # noqa: S310
         found = json.load(answer)
     configurations = found if isinstance(found, list) else found.get("course_certificates", [])
+    with urllib.request.urlopen(f"{emulator_url}/_emulator/grades", timeout=5) as answer:  # noqa: S310 - local
+        grades = json.load(answer)
+    by_run: dict[str, int] = {}
+    for grade in grades if isinstance(grades, list) else []:
+        by_run[grade["course_run"]] = by_run.get(grade["course_run"], 0) + 1
     print("\nWhat the Credentials emulator now holds:")
     _table(
         [
@@ -298,6 +346,7 @@ def _report(conn: psycopg.Connection[Any], emulator_url: str) -> None:
             }
             for c in configurations
         ]
+        + [{"what": "learner grades", "detail": run, "count": n} for run, n in sorted(by_run.items())]
     )
     print(
         f"\nPickup latency (commit -> running, during the demo's bursts): p50 {timing['p50_ms']:.0f} ms,"

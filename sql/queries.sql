@@ -397,7 +397,7 @@ ON CONFLICT (name) DO NOTHING;
 -- name: backfill_restart
 -- Start a finished backfill run over from the first key (an unfinished run is left alone).
 UPDATE credsync.backfill
-SET last_key = 0, rows = 0, started_at = now(), updated_at = now(), finished_at = NULL
+SET last_key = 0, last_course_key = '', rows = 0, started_at = now(), updated_at = now(), finished_at = NULL
 WHERE name = %(name)s AND finished_at IS NOT NULL;
 
 -- name: backfill_programs_batch
@@ -626,3 +626,278 @@ WHERE c.course_id = %(course_run_key)s
   AND c.mode <> ALL (%(ineligible_modes)s::text[])
 ORDER BY c.status = 'downloadable' DESC, c.modified_date, c.id
 LIMIT 1;
+
+-- == grades (send_grade_to_credentials) and notify (`credsync notify`) ==
+
+-- name: host_grade_facts
+-- What send_grade_to_credentials reads, in one round trip (SPEC-grades §3.1): the learner, the
+-- current Credentials config (gate 1), learner records for the run's org (gate 2: the first
+-- enabled site configuration, by id, whose course_org_filter, a string or a list, holds the org),
+-- the learner's certificate in the run whatever its status (gates 3-4: its real mode and status),
+-- whether a program lists the run among its courses' runs (gate 5, as upstream: not curricula),
+-- and the persisted grade (none: a zero grade).
+SELECT u.id AS user_id,
+       coalesce((SELECT cfg.enabled AND cfg.enable_learner_issuance
+                 FROM credentials_credentialsapiconfig cfg
+                 ORDER BY cfg.change_date DESC, cfg.id DESC
+                 LIMIT 1), false) AS credentials_enabled,
+       coalesce(site.site_values ? 'ENABLE_LEARNER_RECORDS', false) AS learner_records_set,
+       site.site_values -> 'ENABLE_LEARNER_RECORDS' AS learner_records,
+       c.mode AS certificate_mode,
+       c.status AS certificate_status,
+       EXISTS (SELECT 1 FROM catalog_program p
+               WHERE p.data @> jsonb_build_object('courses', jsonb_build_array(jsonb_build_object(
+                         'course_runs', jsonb_build_array(jsonb_build_object('key', %(course_run_key)s::text))))))
+           AS in_a_program,
+       g.id IS NOT NULL AS has_grade,
+       g.percent_grade,
+       g.letter_grade,
+       g.modified AS grade_modified
+FROM auth_user u
+LEFT JOIN LATERAL (
+    SELECT s.site_values
+    FROM site_configuration_siteconfiguration s
+    WHERE s.enabled
+      AND CASE jsonb_typeof(s.site_values -> 'course_org_filter')
+              WHEN 'string' THEN s.site_values ->> 'course_org_filter' = %(org)s::text
+              WHEN 'array' THEN s.site_values -> 'course_org_filter' @> jsonb_build_array(%(org)s::text)
+              ELSE false END
+    ORDER BY s.id
+    LIMIT 1
+) site ON true
+LEFT JOIN certificates_generatedcertificate c ON c.user_id = u.id AND c.course_id = %(course_run_key)s
+LEFT JOIN grades_persistentcoursegrade g ON g.user_id = u.id AND g.course_id = %(course_run_key)s
+WHERE u.username = %(username)s;
+
+-- name: backfill_course_dates_batch
+-- Enqueue update_certificate_available_date_on_course_update for the next course runs (course
+-- overview id order: every run, as upstream's backfill_date_for_all_course_runs) and advance the
+-- run, in one statement; no row when the run is finished or missing. The run row is locked first,
+-- as in backfill_programs_batch.
+WITH run AS (
+    SELECT name, last_course_key FROM credsync.backfill
+    WHERE name = %(name)s AND finished_at IS NULL
+    FOR UPDATE
+), batch AS (
+    SELECT co.id AS key
+    FROM run, course_overviews_courseoverview co
+    WHERE co.id > run.last_course_key
+    ORDER BY co.id
+    LIMIT %(batch)s::int
+), enqueued AS (
+    INSERT INTO credsync.outbox (task, payload)
+    SELECT 'update_certificate_available_date_on_course_update', jsonb_build_object('course_key', batch.key)
+    FROM batch ORDER BY batch.key
+    RETURNING id
+), done AS (
+    SELECT (SELECT count(*) FROM enqueued) AS n, (SELECT max(key) FROM batch) AS last_key
+)
+UPDATE credsync.backfill b
+SET last_course_key = coalesce(done.last_key, b.last_course_key),
+    rows = b.rows + done.n,
+    updated_at = now(),
+    finished_at = CASE WHEN done.n < %(batch)s::int THEN now() END
+FROM run, done
+WHERE b.name = run.name
+RETURNING b.last_course_key AS last_key, b.rows, b.finished_at, done.n AS enqueued;
+
+-- name: notify_get
+-- One notify run by name: its selection, phase, progress and whether it finished.
+SELECT name, auto, filters, course_keys, user_ids, window_start, window_end, notify_programs,
+       revoke_program_certs, phase, last_key, rows, started_at, updated_at, finished_at
+FROM credsync.notify WHERE name = %(name)s;
+
+-- name: notify_start
+-- Record a new notify run with its selection (a no-op when a concurrent caller recorded it first).
+INSERT INTO credsync.notify (name, auto, filters, course_keys, user_ids, window_start, window_end,
+                             notify_programs, revoke_program_certs)
+VALUES (%(name)s, %(auto)s, %(filters)s, %(course_keys)s, %(user_ids)s, %(window_start)s, %(window_end)s,
+        %(notify_programs)s, %(revoke_program_certs)s)
+ON CONFLICT (name) DO NOTHING;
+
+-- name: notify_restart
+-- Start a finished notify run over from its first certificate (an unfinished run is left alone).
+UPDATE credsync.notify
+SET phase = 'certificates', last_key = 0, rows = 0, started_at = now(), updated_at = now(), finished_at = NULL
+WHERE name = %(name)s AND finished_at IS NOT NULL;
+
+-- name: notify_auto_unfinished
+-- The oldest unfinished --auto run with these filters (a cron run that was interrupted).
+SELECT name, window_start, window_end FROM credsync.notify
+WHERE auto AND filters = %(filters)s AND finished_at IS NULL
+ORDER BY window_end, name
+LIMIT 1;
+
+-- name: notify_auto_last_end
+-- Where the last --auto run with these filters ended: the next one starts there.
+SELECT max(window_end) AS window_end FROM credsync.notify WHERE auto AND filters = %(filters)s;
+
+-- name: notify_known_course_runs
+-- Which of the given course run keys the host knows (a course overview, a certificate or a grade).
+SELECT k.key
+FROM unnest(%(keys)s::text[]) AS k(key)
+WHERE EXISTS (SELECT 1 FROM course_overviews_courseoverview co WHERE co.id = k.key)
+   OR EXISTS (SELECT 1 FROM certificates_generatedcertificate c WHERE c.course_id = k.key)
+   OR EXISTS (SELECT 1 FROM grades_persistentcoursegrade g WHERE g.course_id = k.key);
+
+-- name: notify_known_users
+-- Which of the given user ids exist in auth_user.
+SELECT id FROM auth_user WHERE id = ANY(%(ids)s::bigint[]);
+
+-- name: notify_programs
+-- The catalog documents of the given program uuids.
+SELECT uuid, data FROM catalog_program WHERE uuid = ANY(%(uuids)s::text[]) ORDER BY uuid;
+
+-- name: notify_key_range
+-- The highest certificate and grade ids: a run's phases walk up to them (its progress bar).
+SELECT (SELECT coalesce(max(id), 0) FROM certificates_generatedcertificate) AS certificates,
+       (SELECT coalesce(max(id), 0) FROM grades_persistentcoursegrade) AS grades;
+
+-- name: notify_certificates_batch
+-- The certificate phase of a notify run, one batch in one statement (SPEC-grades §5.2, §5.4): the
+-- next certificates (id order, every mode and status) of the selection's course runs and users,
+-- modified in the window or whose date override changed in it (any history row: created, changed
+-- or deleted); per certificate, in this order for its learner: award_course_certificate, the grade
+-- check (send_grade_to_credentials, as the LMS's certificate change sends it), then with
+-- notify_programs award_program_certificates for a passing status, with revoke_program_certs
+-- revoke_program_certificates for any other. The window is [start, end). A real run locks its run
+-- row and advances it (to the grade phase after its last batch); a dry run (no run row, its cursor
+-- in %(after)s) inserts nothing and returns the rows it would insert.
+WITH run AS (
+    SELECT name, last_key FROM credsync.notify
+    WHERE name = %(name)s AND phase = 'certificates' AND finished_at IS NULL AND NOT %(dry_run)s::boolean
+    FOR UPDATE
+), cursor AS (
+    SELECT last_key FROM run
+    UNION ALL
+    SELECT %(after)s::bigint WHERE %(dry_run)s::boolean
+), picked AS (
+    SELECT c.id AS key, u.username, c.course_id, c.status
+    FROM cursor, certificates_generatedcertificate c
+    JOIN auth_user u ON u.id = c.user_id
+    WHERE c.id > cursor.last_key
+      AND (%(course_keys)s::text[] IS NULL OR c.course_id = ANY(%(course_keys)s::text[]))
+      AND (%(user_ids)s::bigint[] IS NULL OR c.user_id = ANY(%(user_ids)s::bigint[]))
+      AND ((%(start)s::timestamptz IS NULL AND %(end)s::timestamptz IS NULL)
+           OR ((%(start)s::timestamptz IS NULL OR c.modified_date >= %(start)s::timestamptz)
+               AND (%(end)s::timestamptz IS NULL OR c.modified_date < %(end)s::timestamptz))
+           OR EXISTS (
+               SELECT 1 FROM certificates_historicalcertificatedateoverride h
+               WHERE h.generated_certificate_id = c.id
+                 AND (%(start)s::timestamptz IS NULL OR h.history_date >= %(start)s::timestamptz)
+                 AND (%(end)s::timestamptz IS NULL OR h.history_date < %(end)s::timestamptz)))
+    ORDER BY c.id
+    LIMIT %(batch)s::int
+), items AS (
+    SELECT key, 1 AS step, 'award_course_certificate' AS task,
+           jsonb_build_object('username', username, 'course_run_key', course_id) AS payload
+    FROM picked
+    UNION ALL
+    SELECT key, 2, 'send_grade_to_credentials',
+           jsonb_build_object('username', username, 'course_run_key', course_id)
+    FROM picked
+    UNION ALL
+    SELECT key, 3, 'award_program_certificates', jsonb_build_object('username', username)
+    FROM picked
+    WHERE %(notify_programs)s::boolean AND status IN ('downloadable', 'generating')
+    UNION ALL
+    SELECT key, 3, 'revoke_program_certificates',
+           jsonb_build_object('username', username, 'course_key', course_id)
+    FROM picked
+    WHERE %(revoke_program_certs)s::boolean AND status NOT IN ('downloadable', 'generating')
+), enqueued AS (
+    INSERT INTO credsync.outbox (task, payload)
+    SELECT task, payload FROM items WHERE NOT %(dry_run)s::boolean ORDER BY key, step
+    RETURNING id
+), counted AS (
+    SELECT (SELECT count(*) FROM picked) AS picked,
+           (SELECT max(key) FROM picked) AS last_key,
+           (SELECT count(*) FROM enqueued) AS enqueued
+), advanced AS (
+    UPDATE credsync.notify n
+    SET phase = CASE WHEN counted.picked < %(batch)s::int THEN 'grades' ELSE n.phase END,
+        last_key = CASE WHEN counted.picked < %(batch)s::int THEN 0 ELSE counted.last_key END,
+        rows = n.rows + counted.enqueued,
+        updated_at = now()
+    FROM run, counted
+    WHERE n.name = run.name
+    RETURNING n.rows
+)
+SELECT counted.picked, counted.last_key, counted.enqueued,
+       (SELECT coalesce(jsonb_object_agg(t.task, t.n), '{}'::jsonb)
+        FROM (SELECT task, count(*) AS n FROM items GROUP BY task) t) AS tasks,
+       CASE WHEN %(dry_run)s::boolean THEN
+           (SELECT coalesce(jsonb_agg(jsonb_build_object('task', task, 'payload', payload) ORDER BY key, step),
+                            '[]'::jsonb)
+            FROM items) END AS items,
+       (SELECT rows FROM advanced) AS rows,
+       %(dry_run)s::boolean OR EXISTS (SELECT 1 FROM run) AS ran
+FROM counted;
+
+-- name: notify_grades_batch
+-- The grade phase of a notify run, one batch in one statement: send_grade_to_credentials for the
+-- next grades (id order) of the selection's course runs and users modified in the window, but
+-- not those whose certificate the certificate phase selected (it enqueued their grade check
+-- already). The last batch finishes the run. Locking and dry runs as notify_certificates_batch.
+WITH run AS (
+    SELECT name, last_key FROM credsync.notify
+    WHERE name = %(name)s AND phase = 'grades' AND finished_at IS NULL AND NOT %(dry_run)s::boolean
+    FOR UPDATE
+), cursor AS (
+    SELECT last_key FROM run
+    UNION ALL
+    SELECT %(after)s::bigint WHERE %(dry_run)s::boolean
+), picked AS (
+    SELECT g.id AS key, u.username, g.course_id
+    FROM cursor, grades_persistentcoursegrade g
+    JOIN auth_user u ON u.id = g.user_id
+    WHERE g.id > cursor.last_key
+      AND (%(course_keys)s::text[] IS NULL OR g.course_id = ANY(%(course_keys)s::text[]))
+      AND (%(user_ids)s::bigint[] IS NULL OR g.user_id = ANY(%(user_ids)s::bigint[]))
+      AND (%(start)s::timestamptz IS NULL OR g.modified >= %(start)s::timestamptz)
+      AND (%(end)s::timestamptz IS NULL OR g.modified < %(end)s::timestamptz)
+      AND NOT EXISTS (
+          SELECT 1 FROM certificates_generatedcertificate c
+          WHERE c.user_id = g.user_id AND c.course_id = g.course_id
+            AND ((%(start)s::timestamptz IS NULL AND %(end)s::timestamptz IS NULL)
+                 OR ((%(start)s::timestamptz IS NULL OR c.modified_date >= %(start)s::timestamptz)
+                     AND (%(end)s::timestamptz IS NULL OR c.modified_date < %(end)s::timestamptz))
+                 OR EXISTS (
+                     SELECT 1 FROM certificates_historicalcertificatedateoverride h
+                     WHERE h.generated_certificate_id = c.id
+                       AND (%(start)s::timestamptz IS NULL OR h.history_date >= %(start)s::timestamptz)
+                       AND (%(end)s::timestamptz IS NULL OR h.history_date < %(end)s::timestamptz))))
+    ORDER BY g.id
+    LIMIT %(batch)s::int
+), items AS (
+    SELECT key, 1 AS step, 'send_grade_to_credentials' AS task,
+           jsonb_build_object('username', username, 'course_run_key', course_id) AS payload
+    FROM picked
+), enqueued AS (
+    INSERT INTO credsync.outbox (task, payload)
+    SELECT task, payload FROM items WHERE NOT %(dry_run)s::boolean ORDER BY key, step
+    RETURNING id
+), counted AS (
+    SELECT (SELECT count(*) FROM picked) AS picked,
+           (SELECT max(key) FROM picked) AS last_key,
+           (SELECT count(*) FROM enqueued) AS enqueued
+), advanced AS (
+    UPDATE credsync.notify n
+    SET last_key = coalesce(counted.last_key, n.last_key),
+        rows = n.rows + counted.enqueued,
+        updated_at = now(),
+        finished_at = CASE WHEN counted.picked < %(batch)s::int THEN now() END
+    FROM run, counted
+    WHERE n.name = run.name
+    RETURNING n.rows
+)
+SELECT counted.picked, counted.last_key, counted.enqueued,
+       (SELECT coalesce(jsonb_object_agg(t.task, t.n), '{}'::jsonb)
+        FROM (SELECT task, count(*) AS n FROM items GROUP BY task) t) AS tasks,
+       CASE WHEN %(dry_run)s::boolean THEN
+           (SELECT coalesce(jsonb_agg(jsonb_build_object('task', task, 'payload', payload) ORDER BY key, step),
+                            '[]'::jsonb)
+            FROM items) END AS items,
+       (SELECT rows FROM advanced) AS rows,
+       %(dry_run)s::boolean OR EXISTS (SELECT 1 FROM run) AS ran
+FROM counted;

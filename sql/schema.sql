@@ -17,15 +17,29 @@ CREATE SCHEMA credsync;
 CREATE FUNCTION credsync.outbox_before_insert() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'credsync'
-    AS $$
+    AS $_$
 DECLARE
     spec credsync.task%ROWTYPE;
+    bounds record;
     key text;
     parts text[] := '{}';
+    value_text text;
+    size integer;
+    depth integer;
+    deepest integer;
+    probe integer;
+    number_text text;
+    containers CONSTANT text := '? (@.type() == "object" || @.type() == "array")';
 BEGIN
     SELECT * INTO spec FROM credsync.task WHERE name = NEW.task;
     IF NOT FOUND THEN
-        RAISE EXCEPTION 'credsync.outbox: unknown task %', coalesce(quote_literal(NEW.task), 'NULL')
+        -- A long name is cut in the message: the host sees which name, not a megabyte of it.
+        RAISE EXCEPTION 'credsync.outbox: unknown task %', CASE
+                WHEN NEW.task IS NULL THEN 'NULL'
+                WHEN length(NEW.task) <= 100 THEN quote_literal(NEW.task)
+                ELSE quote_literal(left(NEW.task, 100)) || '... ('
+                    || to_char(length(NEW.task), 'FM999,999,999,999') || ' characters)'
+            END
             USING ERRCODE = 'check_violation',
                   HINT = 'known tasks: ' || coalesce(
                       (SELECT string_agg(name, ', ' ORDER BY name) FROM credsync.task),
@@ -44,10 +58,80 @@ BEGIN
                       HINT = 'required keys: ' || array_to_string(spec.required_keys, ', ');
         END IF;
     END LOOP;
+
+    bounds := credsync.payload_bounds();
+    -- Declared keys first: the indexes hold them, and the host learns which key is too long.
+    FOR key IN SELECT jsonb_object_keys(bounds.key_max_length) LOOP
+        value_text := NEW.payload ->> key;
+        IF value_text IS NOT NULL AND length(value_text) > (bounds.key_max_length ->> key)::integer THEN
+            RAISE EXCEPTION 'credsync.outbox: payload key "%" is %; at most %', key,
+                CASE jsonb_typeof(NEW.payload -> key)
+                    WHEN 'string' THEN to_char(length(value_text), 'FM999,999,999,999') || ' characters long'
+                    ELSE 'a JSON ' || jsonb_typeof(NEW.payload -> key) || ' of '
+                        || to_char(length(value_text), 'FM999,999,999,999') || ' characters'
+                END,
+                to_char((bounds.key_max_length ->> key)::integer, 'FM999,999,999,999')
+                USING ERRCODE = 'check_violation',
+                      HINT = 'payload keys and their maximum lengths: ' || (
+                          SELECT string_agg(format('%s %s', b.key, b.value), ', ' ORDER BY b.key)
+                          FROM jsonb_each_text(bounds.key_max_length) b);
+        END IF;
+    END LOOP;
+    size := octet_length(NEW.payload::text);
+    IF size > bounds.max_bytes THEN
+        RAISE EXCEPTION 'credsync.outbox: the payload of task % is % bytes as JSON text; at most %',
+            NEW.task, to_char(size, 'FM999,999,999,999'), to_char(bounds.max_bytes, 'FM999,999,999,999')
+            USING ERRCODE = 'check_violation';
+    END IF;
+    -- A container at level max_depth (the payload object is level 0) nests one level too deep. The
+    -- .** accessor stops at the level it is given, so the probe costs no more than the bound.
+    IF jsonb_path_exists(NEW.payload,
+            format('strict $.**{%s} %s', bounds.max_depth, containers)::jsonpath) THEN
+        -- How deep, for the message: a binary search between the bound and what the size allows
+        -- (each level takes two bytes at least).
+        depth := bounds.max_depth + 1;
+        deepest := size / 2;
+        WHILE depth < deepest LOOP
+            probe := (depth + deepest + 1) / 2;
+            IF jsonb_path_exists(NEW.payload, format('strict $.**{%s} %s', probe - 1, containers)::jsonpath) THEN
+                depth := probe;
+            ELSE
+                deepest := probe - 1;
+            END IF;
+        END LOOP;
+        RAISE EXCEPTION 'credsync.outbox: the payload of task % is nested % levels deep; at most %',
+            NEW.task, to_char(depth, 'FM999,999,999,999'), to_char(bounds.max_depth, 'FM999,999,999,999')
+            USING ERRCODE = 'check_violation';
+    END IF;
+    -- (A payload shorter than the bound cannot hold a longer number: most skip the walk.)
+    IF size > bounds.max_number_length THEN
+        SELECT n::text INTO number_text
+        FROM jsonb_path_query(NEW.payload, 'strict $.** ? (@.type() == "number")') AS n
+        WHERE length(n::text) > bounds.max_number_length
+        LIMIT 1;
+    END IF;
+    IF number_text IS NOT NULL THEN
+        RAISE EXCEPTION 'credsync.outbox: the payload of task % holds a number of % characters (%...); at most %',
+            NEW.task, to_char(length(number_text), 'FM999,999,999,999'), left(number_text, 20),
+            to_char(bounds.max_number_length, 'FM999,999,999,999')
+            USING ERRCODE = 'check_violation';
+    END IF;
+    IF NEW.run_after = 'infinity' THEN
+        RAISE EXCEPTION 'credsync.outbox: run_after must be a finite time, not infinity'
+            USING ERRCODE = 'check_violation';
+    END IF;
+
     FOREACH key IN ARRAY spec.ordering_keys LOOP
         parts := parts || (NEW.payload ->> key);
     END LOOP;
     NEW.ordering_key := spec.ordering_scope || ':' || array_to_string(parts, '|');
+    IF octet_length(NEW.ordering_key) > bounds.max_ordering_key_bytes THEN
+        RAISE EXCEPTION 'credsync.outbox: the ordering key of task % is % bytes long; at most %',
+            NEW.task, to_char(octet_length(NEW.ordering_key), 'FM999,999,999,999'),
+            to_char(bounds.max_ordering_key_bytes, 'FM999,999,999,999')
+            USING ERRCODE = 'check_violation',
+                  HINT = 'ordering keys: ' || array_to_string(spec.ordering_keys, ', ');
+    END IF;
     NEW.status := 'pending';
     NEW.attempts := 0;
     NEW.created_at := now();
@@ -60,7 +144,18 @@ BEGIN
     NEW.result := NULL;
     RETURN NEW;
 END
+$_$;
+
+-- Name: payload_bounds(); Type: FUNCTION; Schema: credsync
+CREATE FUNCTION credsync.payload_bounds(OUT key_max_length jsonb, OUT max_bytes integer, OUT max_depth integer, OUT max_number_length integer, OUT max_ordering_key_bytes integer) RETURNS record
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    AS $$
+    SELECT '{"username": 150, "course_key": 255, "course_run_key": 255, "certificate_available_date": 64}'::jsonb,
+           8192, 8, 400, 2048
 $$;
+
+-- Name: FUNCTION payload_bounds(OUT key_max_length jsonb, OUT max_bytes integer, OUT max_depth integer, OUT max_number_length integer, OUT max_ordering_key_bytes integer); Type: COMMENT; Schema: credsync
+COMMENT ON FUNCTION credsync.payload_bounds(OUT key_max_length jsonb, OUT max_bytes integer, OUT max_depth integer, OUT max_number_length integer, OUT max_ordering_key_bytes integer) IS 'What an outbox row''s payload may carry (migration 0010): the maximum length in characters of each declared key, the payload''s size in bytes of text, its nesting depth, the length of a number, and the ordering key''s size in bytes. The INSERT trigger refuses a row beyond any of them.';
 
 -- Name: backfill; Type: TABLE; Schema: credsync
 CREATE TABLE credsync.backfill (
@@ -72,7 +167,8 @@ CREATE TABLE credsync.backfill (
     started_at timestamp with time zone DEFAULT now() NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
     finished_at timestamp with time zone,
-    CONSTRAINT backfill_kind_check CHECK ((kind = ANY (ARRAY['programs'::text, 'course_certificates'::text]))),
+    last_course_key text DEFAULT ''::text NOT NULL,
+    CONSTRAINT backfill_kind_check CHECK ((kind = ANY (ARRAY['programs'::text, 'course_certificates'::text, 'course_dates'::text]))),
     CONSTRAINT backfill_rows_check CHECK ((rows >= 0))
 );
 
@@ -232,6 +328,30 @@ CREATE VIEW credsync.learner_history AS
 -- Name: VIEW learner_history; Type: COMMENT; Schema: credsync
 COMMENT ON VIEW credsync.learner_history IS 'Every row of a learner: SELECT * FROM credsync.learner_history WHERE username = ''ada'' ORDER BY id DESC.';
 
+-- Name: notify; Type: TABLE; Schema: credsync
+CREATE TABLE credsync.notify (
+    name text NOT NULL,
+    auto boolean DEFAULT false NOT NULL,
+    filters text NOT NULL,
+    course_keys text[],
+    user_ids bigint[],
+    window_start timestamp with time zone,
+    window_end timestamp with time zone,
+    notify_programs boolean DEFAULT false NOT NULL,
+    revoke_program_certs boolean DEFAULT false NOT NULL,
+    phase text DEFAULT 'certificates'::text NOT NULL,
+    last_key bigint DEFAULT 0 NOT NULL,
+    rows bigint DEFAULT 0 NOT NULL,
+    started_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    finished_at timestamp with time zone,
+    CONSTRAINT notify_phase_check CHECK ((phase = ANY (ARRAY['certificates'::text, 'grades'::text]))),
+    CONSTRAINT notify_rows_check CHECK ((rows >= 0))
+);
+
+-- Name: TABLE notify; Type: COMMENT; Schema: credsync
+COMMENT ON TABLE credsync.notify IS '`credsync notify` runs: the selection, how far each got (phase, last_key, rows) and whether it finished; a rerun continues from here.';
+
 -- Name: outbox_failed; Type: VIEW; Schema: credsync
 CREATE VIEW credsync.outbox_failed AS
  SELECT outbox.id,
@@ -368,6 +488,10 @@ ALTER TABLE ONLY credsync.course_certificate_type
 ALTER TABLE ONLY credsync.delivery
     ADD CONSTRAINT delivery_pkey PRIMARY KEY (id);
 
+-- Name: notify notify_pkey; Type: CONSTRAINT; Schema: credsync
+ALTER TABLE ONLY credsync.notify
+    ADD CONSTRAINT notify_pkey PRIMARY KEY (name);
+
 -- Name: outbox outbox_pkey; Type: CONSTRAINT; Schema: credsync
 ALTER TABLE ONLY credsync.outbox
     ADD CONSTRAINT outbox_pkey PRIMARY KEY (id);
@@ -382,6 +506,9 @@ ALTER TABLE ONLY credsync.task
 
 -- Name: delivery_outbox_idx; Type: INDEX; Schema: credsync
 CREATE INDEX delivery_outbox_idx ON credsync.delivery USING btree (outbox_id, id);
+
+-- Name: notify_auto_idx; Type: INDEX; Schema: credsync
+CREATE INDEX notify_auto_idx ON credsync.notify USING btree (filters, window_end) WHERE auto;
 
 -- Name: outbox_course_idx; Type: INDEX; Schema: credsync
 CREATE INDEX outbox_course_idx ON credsync.outbox USING btree (COALESCE((payload ->> 'course_key'::text), (payload ->> 'course_run_key'::text)), id);
@@ -459,6 +586,10 @@ GRANT SELECT ON TABLE credsync.delivery TO credsync_inspector;
 -- Name: TABLE learner_history; Type: ACL; Schema: credsync
 GRANT SELECT ON TABLE credsync.learner_history TO credsync_inspector;
 GRANT SELECT ON TABLE credsync.learner_history TO credsync_worker;
+
+-- Name: TABLE notify; Type: ACL; Schema: credsync
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE credsync.notify TO credsync_worker;
+GRANT SELECT ON TABLE credsync.notify TO credsync_inspector;
 
 -- Name: TABLE outbox_failed; Type: ACL; Schema: credsync
 GRANT SELECT ON TABLE credsync.outbox_failed TO credsync_worker;

@@ -89,6 +89,62 @@ class Platform:
             )
         return cert_id
 
+    def grade(
+        self,
+        user_id: int,
+        course_run_key: str,
+        *,
+        percent: float = 0.81,
+        letter: str = "B",
+        modified: datetime.datetime | None = None,
+    ) -> int:
+        """The learner's persisted course grade in the run (created or updated, as the LMS does)."""
+        row = self.conn.execute(
+            "INSERT INTO grades_persistentcoursegrade"
+            " (user_id, course_id, percent_grade, letter_grade, modified)"
+            " VALUES (%s, %s, %s, %s, coalesce(%s, now()))"
+            " ON CONFLICT (course_id, user_id) DO UPDATE SET percent_grade = EXCLUDED.percent_grade,"
+            " letter_grade = EXCLUDED.letter_grade, modified = EXCLUDED.modified RETURNING id",
+            (user_id, course_run_key, percent, letter, modified),
+        ).fetchone()
+        assert row is not None
+        return int(row["id"] if isinstance(row, dict) else row[0])
+
+    def site_configuration(
+        self, domain: str, *, orgs: str | list[str], enabled: bool = True, **values: Any
+    ) -> int:
+        """A site and its configuration: ``course_org_filter`` = ``orgs``, plus ``values``
+        (``ENABLE_LEARNER_RECORDS=False``, ...)."""
+        site = self.conn.execute(
+            "INSERT INTO django_site (domain) VALUES (%s) RETURNING id", (domain,)
+        ).fetchone()
+        assert site is not None
+        site_id = site["id"] if isinstance(site, dict) else site[0]
+        row = self.conn.execute(
+            "INSERT INTO site_configuration_siteconfiguration (site_id, enabled, site_values)"
+            " VALUES (%s, %s, %s) RETURNING id",
+            (site_id, enabled, Jsonb({"course_org_filter": orgs, **values})),
+        ).fetchone()
+        assert row is not None
+        return int(row["id"] if isinstance(row, dict) else row[0])
+
+    def override_history(
+        self, certificate_id: int, when: datetime.datetime, *, kind: str = "~", override_id: int = 0
+    ) -> None:
+        """A date override change recorded by django-simple-history (``+`` created, ``~``, ``-`` deleted)."""
+        self.conn.execute(
+            "INSERT INTO certificates_historicalcertificatedateoverride"
+            " (id, generated_certificate_id, date, history_date, history_type) VALUES (%s, %s, %s, %s, %s)",
+            (override_id or certificate_id, certificate_id, when, when, kind),
+        )
+
+    def modified(self, certificate_id: int, when: datetime.datetime) -> None:
+        """Set a certificate's modified_date (the LMS's auto_now), to place it in a time window."""
+        self.conn.execute(
+            "UPDATE certificates_generatedcertificate SET modified_date = %s WHERE id = %s",
+            (when, certificate_id),
+        )
+
     def enroll(
         self, user_id: int, course_run_key: str, *, mode: str = "verified", active: bool = True
     ) -> None:

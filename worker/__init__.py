@@ -4,7 +4,9 @@ The life of a row, and the module that does each step:
 
 1. **Insert.** The host inserts a row into ``credsync.outbox`` in its own transaction; a trigger
    checks the task and the payload keys against ``credsync.task`` (``sql/migrations``, kept in
-   step with ``worker.tasks.REGISTRY`` by ``worker.migrate``).
+   step with ``worker.tasks.REGISTRY`` by ``worker.migrate``). History is re-sent the same way, in
+   resumable batches of rows: ``credsync backfill`` (``worker.ops.backfill``) and ``credsync
+   notify`` (``worker.ops.notify``, selection in ``worker.ops.notify_selection``).
 2. **Claim.** ``worker.outbox.scanner`` claims due rows with ``FOR UPDATE SKIP LOCKED``, the oldest
    of each ordering key only (``worker.outbox.repository``, SQL in ``sql/queries.sql``), unless the
    host disabled sync or Credentials asked to wait (the gate of ``worker.composition.App.gate``,
@@ -13,8 +15,9 @@ The life of a row, and the module that does each step:
    ``worker.broker``).
 3. **Run.** A Dramatiq actor (``worker.outbox.messages``) starts the attempt with a guarded update
    (``worker.outbox.actors``; a message of several rows starts them in one),
-   runs the task's sync function (``worker.tasks`` → ``worker.sync.*``), which reads the host's
-   tables (``worker.sync.host``) and calls Credentials (``worker.clients.credentials``, tokens
+   runs the task's sync function (``worker.tasks`` → ``worker.sync.*``: certificates and programs,
+   course dates, grades in ``worker.sync.grades``), which reads the host's tables
+   (``worker.sync.host``) and calls Credentials (``worker.clients.credentials``, tokens
    from ``worker.clients.tokens`` or OAuth), every request written to the delivery ledger
    (``worker.outbox.ledger``).
 4. **Outcome.** ``done`` with ``result`` (``worker.outcomes``: sent, skipped, enqueued follow-up

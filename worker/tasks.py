@@ -2,7 +2,8 @@
 
 This is where a new kind of sync job is declared: a payload model and a function in
 ``worker.sync``, plus one ``TaskSpec`` below (`credsync migrate` registers it in the database).
-Learner tasks are ordered per learner, course tasks per course run.
+Learner tasks are ordered per learner, course tasks per course run: a learner's grade rows share
+the learner's ordering key with their certificate rows, so a grade and an award run in insert order.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import pydantic
 from worker import outcomes
 from worker.clients import credentials
 from worker.outbox import handlers
-from worker.sync import certificates, course_dates, host, payloads, programs
+from worker.sync import certificates, course_dates, grades, host, payloads, programs
 
 
 @dataclasses.dataclass(frozen=True)
@@ -26,6 +27,9 @@ class Deps:
     host: host.HostReader
     credentials: credentials.CredentialsClient
     rules: certificates.Rules
+    #: The platform's ``FEATURES['ENABLE_LEARNER_RECORDS']`` (a site configuration of an org
+    #: overrides it for that org's runs): grades are sent only where learner records are on.
+    learner_records_enabled: bool = True
 
 
 def _award_program_certificates(deps: Deps, payload: payloads.AwardProgramCertificates) -> outcomes.Outcome:
@@ -49,6 +53,12 @@ def _update_configuration_date(
 ) -> outcomes.Outcome:
     return course_dates.update_credentials_course_certificate_configuration_available_date(
         deps.host, deps.credentials, payload, deps.rules
+    )
+
+
+def _send_grade(deps: Deps, payload: payloads.SendGradeToCredentials) -> outcomes.Outcome:
+    return grades.send_grade_to_credentials(
+        deps.host, deps.credentials, payload, deps.rules, learner_records_enabled=deps.learner_records_enabled
     )
 
 
@@ -81,6 +91,12 @@ REGISTRY: handlers.Registry[Deps] = handlers.Registry(
             payloads.RevokeProgramCertificates,
             _revoke_program_certificates,
             "course_key",
+        ),
+        _learner_task(
+            "send_grade_to_credentials",
+            payloads.SendGradeToCredentials,
+            _send_grade,
+            "course_run_key",
         ),
         _course_task(
             "update_certificate_available_date_on_course_update",

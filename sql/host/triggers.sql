@@ -17,8 +17,13 @@
 --     enqueued and simply wait while it is disabled (SPEC §8.1): a change made while it is
 --     disabled is synced once it is enabled again instead of being lost.
 --   * Upstream skipped award_course_certificate when ENABLE_LEARNER_RECORDS is false for the
---     course's org (a Django setting, overridable per org site configuration). It is not modelled
---     in the reference host tables, so it is taken as its default, true.
+--     course's org (a Django setting, overridable per org site configuration). The triggers do not
+--     read it; send_grade_to_credentials reads it (with every other gate of SPEC-grades §3.1) when
+--     its row runs.
+--   * Upstream sent a grade only when its gate passed at the time of the signal (SPEC-grades §3.1).
+--     Here every grade saved and every certificate saved enqueues send_grade_to_credentials; the
+--     worker evaluates the gate on the host's state when the row runs, and ends the row done with
+--     the reason when there is nothing to send.
 --
 -- The functions pin their search_path to the host schema (SET search_path FROM CURRENT), so they
 -- find the host tables whatever the writing session's search_path is; they run with the writer's
@@ -33,7 +38,7 @@ DECLARE
     kind "char";
 BEGIN
     FOREACH name IN ARRAY ARRAY['certificates_generatedcertificate', 'certificates_certificatedateoverride',
-                                'course_overviews_courseoverview'] LOOP
+                                'course_overviews_courseoverview', 'grades_persistentcoursegrade'] LOOP
         SELECT c.relkind INTO kind
         FROM pg_class c
         WHERE c.oid = to_regclass(quote_ident(current_schema()) || '.' || quote_ident(name));
@@ -47,8 +52,10 @@ BEGIN
 END
 $$;
 
--- award_course_certificate for one certificate (COURSE_CERT_CHANGED); nothing when the certificate
--- is gone (an override deleted by the cascade of its certificate's deletion: nothing to re-date).
+-- award_course_certificate, then the grade check, for one certificate (COURSE_CERT_CHANGED, which
+-- a date override's save and delete send too, and which reaches both receivers: SPEC-grades §2.1);
+-- nothing when the certificate is gone (an override deleted by the cascade of its certificate's
+-- deletion: nothing to re-date).
 CREATE OR REPLACE FUNCTION credsync_enqueue_award_course_certificate(certificate_id bigint) RETURNS void
 LANGUAGE plpgsql
 SET search_path FROM CURRENT
@@ -64,6 +71,8 @@ BEGIN
     IF FOUND THEN
         INSERT INTO credsync.outbox (task, payload)
         VALUES ('award_course_certificate', jsonb_build_object('username', learner, 'course_run_key', run_key));
+        INSERT INTO credsync.outbox (task, payload)
+        VALUES ('send_grade_to_credentials', jsonb_build_object('username', learner, 'course_run_key', run_key));
     END IF;
 END
 $$;
@@ -83,6 +92,10 @@ BEGIN
     -- shares the learner's ordering key, so it runs after it, as upstream's signals were sent.
     INSERT INTO credsync.outbox (task, payload)
     VALUES ('award_course_certificate', jsonb_build_object('username', learner, 'course_run_key', NEW.course_id));
+    -- COURSE_CERT_CHANGED also reaches the grade check (SPEC-grades §2.1): the certificate's mode
+    -- and status decide whether the learner's grade in the run is sent.
+    INSERT INTO credsync.outbox (task, payload)
+    VALUES ('send_grade_to_credentials', jsonb_build_object('username', learner, 'course_run_key', NEW.course_id));
     IF NEW.status IN ('downloadable', 'generating') THEN
         -- COURSE_CERT_AWARDED: every save with a passing status, changed or not (as upstream).
         INSERT INTO credsync.outbox (task, payload)
@@ -150,3 +163,31 @@ CREATE TRIGGER credsync_enqueue
           OR OLD.certificates_display_behavior IS DISTINCT FROM NEW.certificates_display_behavior
           OR OLD.certificate_available_date IS DISTINCT FROM NEW.certificate_available_date)
     EXECUTE FUNCTION credsync_courseoverview_enqueue();
+
+-- A course grade saved (COURSE_GRADE_CHANGED, sent after every recomputation that persists the
+-- grade: SPEC-grades §2.1). An UPDATE that changes nothing at all enqueues nothing; any change,
+-- even of modified alone, does (the grade's lms_last_updated_at). Not on DELETE: upstream sends
+-- no signal when grades are cleared.
+CREATE OR REPLACE FUNCTION credsync_persistentcoursegrade_enqueue() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path FROM CURRENT
+AS $$
+DECLARE
+    learner text;
+BEGIN
+    IF TG_OP = 'UPDATE' AND OLD IS NOT DISTINCT FROM NEW THEN
+        RETURN NULL;
+    END IF;
+    SELECT username INTO learner FROM auth_user WHERE id = NEW.user_id;
+    IF FOUND THEN
+        INSERT INTO credsync.outbox (task, payload)
+        VALUES ('send_grade_to_credentials', jsonb_build_object('username', learner, 'course_run_key', NEW.course_id));
+    END IF;
+    RETURN NULL;
+END
+$$;
+
+DROP TRIGGER IF EXISTS credsync_enqueue ON grades_persistentcoursegrade;
+CREATE TRIGGER credsync_enqueue
+    AFTER INSERT OR UPDATE ON grades_persistentcoursegrade
+    FOR EACH ROW EXECUTE FUNCTION credsync_persistentcoursegrade_enqueue();

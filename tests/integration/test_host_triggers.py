@@ -24,6 +24,7 @@ HOST_TABLES = (
     "certificates_generatedcertificate",
     "certificates_certificatedateoverride",
     "course_overviews_courseoverview",
+    "grades_persistentcoursegrade",
 )
 
 
@@ -76,6 +77,15 @@ def course_award(username: str, run: str = RUN) -> tuple[str, dict[str, Any]]:
     return ("award_course_certificate", {"username": username, "course_run_key": run})
 
 
+def grade_check(username: str, run: str = RUN) -> tuple[str, dict[str, Any]]:
+    return ("send_grade_to_credentials", {"username": username, "course_run_key": run})
+
+
+def certificate_changed(username: str, run: str = RUN) -> list[tuple[str, dict[str, Any]]]:
+    """What COURSE_CERT_CHANGED enqueues: the course award, then the grade check."""
+    return [course_award(username, run), grade_check(username, run)]
+
+
 def program_award(username: str) -> tuple[str, dict[str, Any]]:
     return ("award_program_certificates", {"username": username})
 
@@ -91,7 +101,7 @@ def course_update(run: str = RUN) -> tuple[str, dict[str, Any]]:
 # --- certificates_generatedcertificate ------------------------------------------------------------
 
 
-def test_a_passing_certificate_inserted_enqueues_the_course_award_then_the_program_award(
+def test_a_passing_certificate_inserted_enqueues_the_course_award_the_grade_check_then_the_program_award(
     database_url: str, platform: Platform, enqueued: Enqueued
 ) -> None:
     # Given a learner
@@ -104,8 +114,8 @@ def test_a_passing_certificate_inserted_enqueues_the_course_award_then_the_progr
             " VALUES (%s, %s, 'verified', 'downloadable')",
             (ada["id"], RUN),
         )
-    # Then the course award comes first, then the program award
-    assert enqueued.rows() == [course_award("ada"), program_award("ada")]
+    # Then the course award comes first, then the grade check, then the program award
+    assert enqueued.rows() == [course_award("ada"), grade_check("ada"), program_award("ada")]
 
 
 @pytest.mark.parametrize(
@@ -132,8 +142,8 @@ def test_a_certificate_inserted_enqueues_the_program_task_its_status_calls_for(
             " VALUES (%s, %s, 'verified', %s)",
             (ada["id"], RUN, status),
         )
-    # Then the course award, and the program task of that status if any
-    assert enqueued.rows() == [course_award("ada")] + ([then_program_task] if then_program_task else [])
+    # Then the course award and the grade check, and the program task of that status if any
+    assert enqueued.rows() == certificate_changed("ada") + ([then_program_task] if then_program_task else [])
 
 
 @pytest.mark.parametrize(
@@ -162,8 +172,8 @@ def test_a_certificate_updated_enqueues_the_course_award_and_the_program_task_of
             "UPDATE certificates_generatedcertificate SET status = %s, modified_date = now() WHERE id = %s",
             (new, certificate),
         )
-    # Then the course award (every save), then the program task of the new status if any
-    assert enqueued.rows() == [course_award("ada")] + ([then_program_task] if then_program_task else [])
+    # Then the course award and the grade check (every save), then the program task of the new status
+    assert enqueued.rows() == certificate_changed("ada") + ([then_program_task] if then_program_task else [])
 
 
 def test_a_save_that_changes_only_modified_date_still_enqueues_the_course_award_as_upstream_does(
@@ -180,8 +190,8 @@ def test_a_save_that_changes_only_modified_date_still_enqueues_the_course_award_
             " WHERE id = %s",
             (certificate,),
         )
-    # Then only the course award is enqueued: no second revocation
-    assert enqueued.rows() == [course_award("ada")]
+    # Then only the course award and the grade check are enqueued: no second revocation
+    assert enqueued.rows() == certificate_changed("ada")
 
 
 def test_a_rolled_back_host_transaction_leaves_no_outbox_row(
@@ -223,11 +233,11 @@ def test_several_changes_in_one_host_transaction_enqueue_in_the_order_they_were_
         )
     # Then every change is there, in order, and all commit together
     assert enqueued.rows() == [
-        course_award("ada"),
+        *certificate_changed("ada"),
         program_award("ada"),
-        course_award("bob"),
+        *certificate_changed("bob"),
         program_revoke("bob"),
-        course_award("ada"),
+        *certificate_changed("ada"),
         program_revoke("ada"),
     ]
 
@@ -235,7 +245,7 @@ def test_several_changes_in_one_host_transaction_enqueue_in_the_order_they_were_
 # --- certificates_certificatedateoverride -------------------------------------------------------
 
 
-def test_a_date_override_inserted_updated_or_deleted_enqueues_the_course_award_each_time(
+def test_a_date_override_inserted_updated_or_deleted_enqueues_the_course_award_and_grade_check_each_time(
     database_url: str, platform: Platform, enqueued: Enqueued
 ) -> None:
     # Given a learner's certificate
@@ -260,8 +270,8 @@ def test_a_date_override_inserted_updated_or_deleted_enqueues_the_course_award_e
         # When the override is saved or deleted in a host transaction
         with host_transaction(database_url) as host:
             host.execute(statement, params)
-        # Then the certificate's course award is enqueued, once
-        assert enqueued.rows() == [course_award("ada")], statement
+        # Then the certificate's course award and grade check are enqueued, once
+        assert enqueued.rows() == certificate_changed("ada"), statement
 
 
 def test_a_date_override_moved_to_another_certificate_enqueues_the_course_award_of_both(
@@ -282,7 +292,7 @@ def test_a_date_override_moved_to_another_certificate_enqueues_the_course_award_
             (bobs, certificate),
         )
     # Then bob's certificate gained one and ada's lost one: both are synced
-    assert enqueued.rows() == [course_award("bob", other_run), course_award("ada")]
+    assert enqueued.rows() == certificate_changed("bob", other_run) + certificate_changed("ada")
 
 
 def test_an_override_deleted_by_the_cascade_of_its_certificate_enqueues_nothing(
@@ -297,6 +307,87 @@ def test_an_override_deleted_by_the_cascade_of_its_certificate_enqueues_nothing(
         host.execute("DELETE FROM certificates_generatedcertificate WHERE id = %s", (certificate,))
     # Then nothing is enqueued: there is no certificate left to sync
     assert enqueued.rows() == []
+
+
+# --- grades_persistentcoursegrade -----------------------------------------------------------------
+
+
+def test_a_grade_saved_enqueues_the_grade_check_as_course_grade_changed_does(
+    database_url: str, platform: Platform, enqueued: Enqueued
+) -> None:
+    # Given a learner
+    ada = platform.learner("ada")
+    enqueued.mark()
+    # When the LMS persists the learner's first course grade, then recomputes it
+    with host_transaction(database_url) as host:
+        host.execute(
+            "INSERT INTO grades_persistentcoursegrade (user_id, course_id, percent_grade, letter_grade)"
+            " VALUES (%s, %s, 0.5, '')",
+            (ada["id"], RUN),
+        )
+    with host_transaction(database_url) as host:
+        host.execute(
+            "UPDATE grades_persistentcoursegrade SET percent_grade = 0.81, letter_grade = 'B',"
+            " modified = now() WHERE user_id = %s",
+            (ada["id"],),
+        )
+    # Then each save enqueued the grade check (no certificate yet: the worker decides when it runs)
+    assert enqueued.rows() == [grade_check("ada"), grade_check("ada")]
+
+
+def test_a_grade_update_that_changes_nothing_enqueues_nothing_but_one_that_only_touches_modified_does(
+    database_url: str, platform: Platform, enqueued: Enqueued
+) -> None:
+    # Given a learner's grade
+    ada = platform.learner("ada")
+    grade = platform.grade(ada["id"], RUN, percent=0.81, letter="B")
+    enqueued.mark()
+    # When the host writes the same row back unchanged, then only a newer modified
+    with host_transaction(database_url) as host:
+        host.execute(
+            "UPDATE grades_persistentcoursegrade SET percent_grade = percent_grade WHERE id = %s", (grade,)
+        )
+    assert enqueued.rows() == []
+    with host_transaction(database_url) as host:
+        host.execute(
+            "UPDATE grades_persistentcoursegrade SET modified = modified + interval '1 second' WHERE id = %s",
+            (grade,),
+        )
+    # Then only the second enqueued (the grade's LMS time is part of what Credentials keeps)
+    assert enqueued.rows() == [grade_check("ada")]
+
+
+def test_grades_cleared_enqueue_nothing_as_upstream_sends_no_signal(
+    database_url: str, platform: Platform, enqueued: Enqueued
+) -> None:
+    ada = platform.learner("ada")
+    platform.grade(ada["id"], RUN)
+    enqueued.mark()
+    with host_transaction(database_url) as host:
+        host.execute("DELETE FROM grades_persistentcoursegrade WHERE user_id = %s", (ada["id"],))
+    assert enqueued.rows() == []
+
+
+def test_a_grade_and_a_certificate_saved_in_one_transaction_enqueue_in_the_order_they_were_made(
+    database_url: str, platform: Platform, enqueued: Enqueued
+) -> None:
+    # Given a learner
+    ada = platform.learner("ada")
+    enqueued.mark()
+    # When the LMS grades the learner, then generates the certificate, in one transaction
+    with host_transaction(database_url) as host:
+        host.execute(
+            "INSERT INTO grades_persistentcoursegrade (user_id, course_id, percent_grade, letter_grade)"
+            " VALUES (%s, %s, 0.9, 'A')",
+            (ada["id"], RUN),
+        )
+        host.execute(
+            "INSERT INTO certificates_generatedcertificate (user_id, course_id, mode, status)"
+            " VALUES (%s, %s, 'verified', 'downloadable')",
+            (ada["id"], RUN),
+        )
+    # Then the rows are in that order, all on the learner's ordering key
+    assert enqueued.rows() == [grade_check("ada"), *certificate_changed("ada"), program_award("ada")]
 
 
 # --- course_overviews_courseoverview ------------------------------------------------------------
@@ -374,7 +465,7 @@ def test_migrating_with_triggers_twice_keeps_one_trigger_per_table_and_enqueues_
     ada = platform.learner("ada")
     enqueued.mark()
     platform.certificate(ada["id"], RUN)
-    assert enqueued.rows() == [course_award("ada"), program_award("ada")]
+    assert enqueued.rows() == [*certificate_changed("ada"), program_award("ada")]
 
 
 def test_with_triggers_without_the_reference_host_is_a_configuration_error(database_url: str) -> None:
@@ -419,7 +510,7 @@ def test_triggers_in_another_host_schema_read_that_schema_and_fill_the_credsync_
         )
         host.execute("UPDATE lms.course_overviews_courseoverview SET self_paced = true WHERE id = %s", (RUN,))
     # Then the rows land in credsync.outbox with the lms learner, and public has no trigger
-    assert enqueued.rows() == [course_award("ada"), program_award("ada"), course_update()]
+    assert enqueued.rows() == [*certificate_changed("ada"), program_award("ada"), course_update()]
     public = sql.execute(
         "SELECT count(*) AS n FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid"
         " WHERE NOT t.tgisinternal AND c.relnamespace = 'public'::regnamespace"
@@ -457,6 +548,7 @@ def test_no_trigger_that_fires_in_a_host_transaction_notifies(sql: Any, triggers
         "credsync_generatedcertificate_enqueue",
         "credsync_certificatedateoverride_enqueue",
         "credsync_courseoverview_enqueue",
+        "credsync_persistentcoursegrade_enqueue",
         "credsync_enqueue_award_course_certificate",
         "outbox_before_insert",
     }
@@ -486,7 +578,7 @@ def test_a_host_with_only_the_writer_role_can_save_certificates_through_the_trig
                 (ada["id"], RUN),
             )
         # Then its triggers enqueued with its rights
-        assert enqueued.rows() == [course_award("ada"), program_revoke("ada")]
+        assert enqueued.rows() == [*certificate_changed("ada"), program_revoke("ada")]
     finally:
         sql.execute(f"DROP OWNED BY {name}")
         sql.execute(f"DROP ROLE {name}")

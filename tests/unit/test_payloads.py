@@ -20,10 +20,16 @@ GOOD_PAYLOADS: dict[str, dict[str, Any]] = {
     "award_program_certificates": {"username": "ada"},
     "award_course_certificate": {"username": "ada", "course_run_key": RUN},
     "revoke_program_certificates": {"username": "ada", "course_key": RUN},
+    "send_grade_to_credentials": {"username": "ada", "course_run_key": RUN},
     "update_certificate_available_date_on_course_update": {"course_key": RUN},
     SUBTASK: {"course_key": RUN, "certificate_available_date": "2026-06-01T12:00:00Z"},
 }
-LEARNER_TASKS = ["award_program_certificates", "award_course_certificate", "revoke_program_certificates"]
+LEARNER_TASKS = [
+    "award_program_certificates",
+    "award_course_certificate",
+    "revoke_program_certificates",
+    "send_grade_to_credentials",
+]
 COURSE_KEY_TASKS = [
     "revoke_program_certificates",
     "update_certificate_available_date_on_course_update",
@@ -230,6 +236,48 @@ def test_dates_go_out_as_utc_iso_with_z_and_null_stays_null(
     value: datetime.datetime | None, expected: str | None
 ) -> None:
     assert payloads.format_date(value) == expected
+
+
+# -- the platform's lengths (the INSERT refuses longer values too: migration 0010) ----------------
+
+
+def _course_key_of_length(length: int) -> str:
+    prefix = "course-v1:edX+DemoX+"
+    return prefix + "r" * (length - len(prefix))
+
+
+@pytest.mark.parametrize("task", LEARNER_TASKS)
+def test_a_username_of_150_characters_is_accepted_and_one_of_151_fails_naming_the_bound(task: str) -> None:
+    # Given usernames at Django's auth_user.username length and one past it
+    at_bound = {**GOOD_PAYLOADS[task], "username": "u" * 150}
+    past_bound = {**GOOD_PAYLOADS[task], "username": "u" * 151}
+    # When they are parsed, Then the first is accepted and the second fails, naming key and bound
+    assert _parse(task, at_bound).username == "u" * 150  # type: ignore[attr-defined]
+    assert "username: String should have at most 150 characters" in _rejection(task, past_bound)
+
+
+@pytest.mark.parametrize("task", COURSE_KEY_TASKS)
+def test_a_course_key_of_255_characters_is_accepted_and_one_of_256_fails_naming_the_bound(task: str) -> None:
+    # Given course keys at the platform's CourseKeyField length and one past it
+    at_bound = {**GOOD_PAYLOADS[task], "course_key": _course_key_of_length(255)}
+    past_bound = {**GOOD_PAYLOADS[task], "course_key": _course_key_of_length(256)}
+    # When they are parsed, Then the first is accepted and the second fails, naming key and bound
+    assert len(_parse(task, at_bound).course_key) == 255  # type: ignore[attr-defined]
+    assert "course_key: String should have at most 255 characters" in _rejection(task, past_bound)
+
+
+def test_a_course_run_key_of_256_characters_fails_naming_the_bound() -> None:
+    payload = {"username": "ada", "course_run_key": _course_key_of_length(256)}
+    message = _rejection("award_course_certificate", payload)
+    assert "course_run_key: String should have at most 255 characters" in message
+
+
+def test_a_certificate_available_date_longer_than_64_characters_fails_saying_how_long() -> None:
+    # Given a date padded far past any ISO 8601 form
+    payload = {"course_key": RUN, "certificate_available_date": "2026-06-01T12:00:00Z" + " " * 1000}
+    # When it is parsed, Then it fails naming the key, its length and the bound
+    message = _rejection(SUBTASK, payload)
+    assert "certificate_available_date: Value error, is 1,020 characters long; at most 64" in message
 
 
 # -- property: parse never raises anything but PermanentSyncError -------------------------------------

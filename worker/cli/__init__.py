@@ -3,7 +3,8 @@
 Exit codes: 0 success; 1 the command ran but found a problem (e.g. ``wait`` timed out,
 ``status --fail-on-failed`` saw failed rows); 2 invalid usage or configuration; 3 database error.
 Each module of this package adds a family of commands: ``processes`` (migrate and the Procfile's
-processes), ``inspection`` (read-only), ``repair`` (changes to rows), ``bulk`` (the whole platform).
+processes), ``inspection`` (read-only), ``repair`` (changes to rows), ``bulk`` (the whole platform),
+``notify`` (re-send history, as upstream's notify_credentials).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import sys
 from collections.abc import Sequence
 
 from worker import errors, logs, settings
-from worker.cli import bulk, common, inspection, processes, repair
+from worker.cli import bulk, common, inspection, notify, processes, repair
 
 log = logging.getLogger("credsync")
 
@@ -51,6 +52,6 @@ def parser() -> argparse.ArgumentParser:
         command.set_defaults(command=function)
         return command
 
-    for family in (processes, inspection, repair, bulk):
+    for family in (processes, inspection, repair, bulk, notify):
         family.register(add)
     return top

@@ -21,6 +21,12 @@ def register(add: common.Add) -> None:
     kind.add_argument(
         "--course-certificates", action="store_true", help="award_course_certificate per certificate"
     )
+    kind.add_argument(
+        "--course-dates",
+        action="store_true",
+        help="update_certificate_available_date_on_course_update per course run"
+        " (upstream's backfill_date_for_all_course_runs)",
+    )
     p.add_argument("--since", type=common.aware_datetime, help="only certificates modified since (ISO 8601)")
     p.add_argument(
         "--batch",
@@ -39,10 +45,18 @@ def register(add: common.Add) -> None:
 def _backfill(args: argparse.Namespace) -> int:
     from worker.ops import backfill
 
-    kind: backfill.Kind = "programs" if args.programs else "course_certificates"
+    kind: backfill.Kind = (
+        "programs" if args.programs else "course_dates" if args.course_dates else "course_certificates"
+    )
+    if kind == "course_dates" and args.since is not None:
+        print(
+            "credsync backfill: --since does not apply to --course-dates (every run is sent)", file=sys.stderr
+        )
+        return common.EXIT_USAGE
 
     def progress(p: backfill.BackfillProgress) -> None:
-        print(f"  {p.rows} rows enqueued (up to id {p.last_key}) in {p.elapsed_s:.1f} s", file=sys.stderr)
+        up_to = f"id {p.last_key}" if isinstance(p.last_key, int) else p.last_key
+        print(f"  {p.rows} rows enqueued (up to {up_to}) in {p.elapsed_s:.1f} s", file=sys.stderr)
 
     with common.outbox(settings.load_core()) as outbox:
         result = backfill.run(
@@ -66,7 +80,14 @@ def _backfill(args: argparse.Namespace) -> int:
 def _load_programs(args: argparse.Namespace) -> int:
     from worker.ops import catalog
 
-    source = sys.stdin.read() if args.source == "-" else pathlib.Path(args.source).read_text(encoding="utf-8")
+    try:
+        if args.source == "-":
+            source = sys.stdin.read()
+        else:
+            source = pathlib.Path(args.source).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        print(f"credsync: cannot read {args.source}: {exc}", file=sys.stderr)
+        return common.EXIT_USAGE
     try:
         with common.outbox(settings.load_core()) as outbox:
             result = catalog.load_programs(outbox.database, source)

@@ -152,6 +152,11 @@ class CredentialsClient:
         response = self._call("POST", url, json_body=body)
         return answers.json_object("POST", url, response)
 
+    def post_grade(self, body: Mapping[str, Any], *, org: str | None = None) -> dict[str, Any]:
+        """Create or update a learner's grade in a run (``POST grades/``, SPEC-grades §4); the answer."""
+        url = self.api_url("grades/", org=org)
+        return answers.json_object("POST", url, self._call("POST", url, json_body=body))
+
     def list_credentials(
         self, *, username: str, **query: Unpack[pages.CredentialQuery]
     ) -> list[dict[str, Any]]:

@@ -6,12 +6,14 @@ certificate (``downloadable`` or ``generating``); ``course_certificates`` enqueu
 (the certificate ``award_course_certificate`` reads, SPEC §3.2 step 5). With ``since``, only
 certificates modified at or after it count. These are the rows the LMS signals of SPEC §3.8 would
 have enqueued, for a platform that ran before credsync, or after an outage of the Credentials
-service.
+service. ``course_dates`` (upstream's ``backfill_date_for_all_course_runs``, SPEC-grades §5.5)
+enqueues one ``update_certificate_available_date_on_course_update`` row per course overview: every
+run, as upstream (the task decides each run's date); it takes no ``since``.
 
 Each batch is one statement: it inserts the next ``batch`` rows in key order (user id, certificate
-id) and advances the run's progress in ``credsync.backfill``, so they commit together. A crash
-loses nothing, and running the same backfill again continues where it stopped: nothing is
-enqueued twice. A finished run is only started over on request (``restart=True``).
+id, course run key) and advances the run's progress in ``credsync.backfill``, so they commit
+together. A crash loses nothing, and running the same backfill again continues where it stopped:
+nothing is enqueued twice. A finished run is only started over on request (``restart=True``).
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from worker import db
 
 log = logging.getLogger(__name__)
 
-Kind = Literal["programs", "course_certificates"]
+Kind = Literal["programs", "course_certificates", "course_dates"]
 KINDS: tuple[str, ...] = get_args(Kind)
 DEFAULT_BATCH = 1000
 
@@ -37,7 +39,8 @@ class BackfillProgress:
     """Reported after each batch: rows enqueued by the run so far (all calls), the last key, time."""
 
     rows: int
-    last_key: int
+    #: A user or certificate id, or a course run key (``course_dates``).
+    last_key: int | str
     elapsed_s: float
 
 
@@ -61,7 +64,7 @@ class BackfillResult:
 class _Step:
     enqueued: int
     rows: int
-    last_key: int
+    last_key: int | str
     finished: bool
 
 
@@ -69,6 +72,8 @@ def run_name(kind: Kind, since: datetime.datetime | None) -> str:
     """The name of the run of ``kind`` from ``since``: ``programs@all``, ``programs@2026-01-01T00:00:00Z``."""
     if kind not in KINDS:
         raise ValueError(f"unknown backfill kind {kind!r}: expected one of {', '.join(KINDS)}")
+    if kind == "course_dates" and since is not None:
+        raise ValueError("a course_dates backfill takes no since: it enqueues every course run")
     if since is None:
         return f"{kind}@all"
     return f"{kind}@{_utc(since).isoformat().replace('+00:00', 'Z')}"
@@ -123,7 +128,7 @@ def run(
             finished = current is not None and current["finished_at"] is not None
             return BackfillResult(name, enqueued, total, finished, resumed)
         enqueued += step.enqueued
-        log.info("backfill %s: %d rows so far, last key %d", name, step.rows, step.last_key)
+        log.info("backfill %s: %d rows so far, last key %s", name, step.rows, step.last_key)
         if progress is not None:
             progress(BackfillProgress(step.rows, step.last_key, time.monotonic() - started))
         if step.finished:
@@ -152,7 +157,8 @@ def _restart(cur: db.Cursor, name: str) -> None:
 def _step(row: db.Row | None) -> _Step | None:
     if row is None:
         return None
-    return _Step(int(row["enqueued"]), int(row["rows"]), int(row["last_key"]), row["finished_at"] is not None)
+    last_key = row["last_key"] if isinstance(row["last_key"], str) else int(row["last_key"])
+    return _Step(int(row["enqueued"]), int(row["rows"]), last_key, row["finished_at"] is not None)
 
 
 def _programs_batch(cur: db.Cursor, name: str, batch: int) -> _Step | None:
@@ -163,7 +169,12 @@ def _course_certificates_batch(cur: db.Cursor, name: str, batch: int) -> _Step |
     return _step(db.fetch_one(cur, "backfill_course_certificates_batch", {"name": name, "batch": batch}))
 
 
+def _course_dates_batch(cur: db.Cursor, name: str, batch: int) -> _Step | None:
+    return _step(db.fetch_one(cur, "backfill_course_dates_batch", {"name": name, "batch": batch}))
+
+
 _STEPS: dict[str, Callable[[db.Cursor, str, int], _Step | None]] = {
     "programs": _programs_batch,
     "course_certificates": _course_certificates_batch,
+    "course_dates": _course_dates_batch,
 }

@@ -24,6 +24,30 @@ class CourseCertificateFacts:
 
 
 @dataclasses.dataclass(frozen=True)
+class GradeFacts:
+    """What ``send_grade_to_credentials`` reads about a learner and a course run, in one round trip."""
+
+    user_id: int
+    #: The current Credentials config has ``enabled`` and ``enable_learner_issuance``.
+    credentials_enabled: bool
+    #: ``ENABLE_LEARNER_RECORDS`` of the first enabled site configuration listing the run's org,
+    #: as that configuration holds it (any JSON value); ``learner_records_set`` is false when no
+    #: such configuration holds the key (then the platform's setting applies).
+    learner_records_set: bool
+    learner_records: Any
+    #: The learner's certificate in the run, whatever its status; None when there is none.
+    certificate_mode: str | None
+    certificate_status: str | None
+    #: Some ``catalog_program`` lists the run among its ``courses[].course_runs[]``.
+    in_a_program: bool
+    #: The persisted course grade; ``has_grade`` false means none (a zero grade).
+    has_grade: bool
+    percent_grade: float | None
+    letter_grade: str | None
+    grade_modified: datetime.datetime | None
+
+
+@dataclasses.dataclass(frozen=True)
 class Learner:
     """A user, with the facts a token signed for them carries."""
 
@@ -103,6 +127,28 @@ class HostReader:
             certificate_status=row["certificate_status"],
             date_override=row["date_override"],
             has_course_overview=row["has_course_overview"],
+        )
+
+    def grade_facts(self, username: str, course_run_key: str, org: str) -> GradeFacts | None:
+        """The learner's certificate and grade in the run, and the gates around them (SPEC-grades
+        §3.1); None when there is no such learner. ``org`` is the run key's org."""
+        row = self._one(
+            "host_grade_facts", {"username": username, "course_run_key": course_run_key, "org": org}
+        )
+        if row is None:
+            return None
+        return GradeFacts(
+            user_id=row["user_id"],
+            credentials_enabled=bool(row["credentials_enabled"]),
+            learner_records_set=bool(row["learner_records_set"]),
+            learner_records=row["learner_records"],
+            certificate_mode=row["certificate_mode"],
+            certificate_status=row["certificate_status"],
+            in_a_program=bool(row["in_a_program"]),
+            has_grade=bool(row["has_grade"]),
+            percent_grade=row["percent_grade"],
+            letter_grade=row["letter_grade"],
+            grade_modified=row["grade_modified"],
         )
 
     def completed_programs(self, user_id: int) -> list[Program]:

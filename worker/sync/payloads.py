@@ -17,8 +17,27 @@ from worker.sync import keys
 
 DATE_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 
-Username = Annotated[str, pydantic.Strict(), pydantic.StringConstraints(min_length=1, max_length=255)]
-KeyText = Annotated[str, pydantic.Strict(), pydantic.StringConstraints(min_length=1, max_length=500)]
+#: The platform's column sizes: Django's ``auth_user.username`` (150), edx-platform's
+#: ``CourseKeyField`` and Credentials' ``CourseRun.key`` (255). The outbox's INSERT refuses longer
+#: values (``credsync.payload_bounds()``, migration 0010); a row stored before that fails here,
+#: naming the key. tests/integration/test_payload_bounds.py keeps the two in step.
+USERNAME_MAX_LENGTH = 150
+COURSE_KEY_MAX_LENGTH = 255
+#: An ISO 8601 date-time with microseconds and an offset is 32 characters.
+DATE_MAX_LENGTH = 64
+KEY_MAX_LENGTH = {
+    "username": USERNAME_MAX_LENGTH,
+    "course_key": COURSE_KEY_MAX_LENGTH,
+    "course_run_key": COURSE_KEY_MAX_LENGTH,
+    "certificate_available_date": DATE_MAX_LENGTH,
+}
+
+Username = Annotated[
+    str, pydantic.Strict(), pydantic.StringConstraints(min_length=1, max_length=USERNAME_MAX_LENGTH)
+]
+KeyText = Annotated[
+    str, pydantic.Strict(), pydantic.StringConstraints(min_length=1, max_length=COURSE_KEY_MAX_LENGTH)
+]
 
 
 def _course_key(value: str) -> str:
@@ -34,6 +53,8 @@ def _iso_datetime(value: object) -> datetime.datetime | None:
         return None
     if not isinstance(value, str):
         raise ValueError("must be an ISO 8601 date-time string or null")
+    if len(value) > DATE_MAX_LENGTH:
+        raise ValueError(f"is {len(value):,} characters long; at most {DATE_MAX_LENGTH}")
     try:
         parsed = datetime.datetime.fromisoformat(value)
         # In UTC now, so a date whose UTC form is out of range fails here, naming the key.
@@ -62,6 +83,13 @@ class AwardCourseCertificate(_Payload):
 class RevokeProgramCertificates(_Payload):
     username: Username
     course_key: CourseKeyText
+
+
+class SendGradeToCredentials(_Payload):
+    """The grade is not in the payload: the task reads the current one when it runs (SPEC-grades §2.4)."""
+
+    username: Username
+    course_run_key: CourseKeyText
 
 
 class UpdateCertificateAvailableDate(_Payload):
