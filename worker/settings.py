@@ -49,6 +49,17 @@ DEFAULT_ACTOR_TIME_LIMIT_MS = 300_000
 DEFAULT_METRICS_HOST = "127.0.0.1"
 DEFAULT_SERVICE_USERNAME = "credentials_service_user"
 DEFAULT_LOG_LEVEL = "INFO"
+# Upper bounds, where a larger value would break something rather than merely be unwise:
+#: The claim compares it as a Postgres integer; more rows in flight than this is a backlog, not a setting.
+MAX_MAX_IN_FLIGHT = 1_000_000
+#: Pruning subtracts it from now() as an interval: a century keeps the arithmetic in range.
+MAX_RETENTION_DAYS = 36_500
+#: One attempt of one row; the default is 5 minutes.
+MAX_ACTOR_TIME_LIMIT_MS = 86_400_000
+#: RabbitMQ refuses queue names over 255 bytes, and Dramatiq appends ".DQ" and ".XQ".
+MAX_QUEUE_NAME_LENGTH = 200
+#: Django's auth_user.username.
+MAX_USERNAME_LENGTH = 150
 LogFormat = Literal["text", "json"]
 DEFAULT_LOG_FORMAT: LogFormat = "text"
 
@@ -94,9 +105,9 @@ class CoreSettings(LogSettings):
     max_backoff_ms: Annotated[int, pydantic.Field(ge=1, le=7 * 86_400_000)] = pydantic.Field(
         DEFAULT_MAX_BACKOFF_MS, validation_alias="CREDSYNC_MAX_BACKOFF_MS"
     )
-    queue_name: Annotated[str, pydantic.StringConstraints(pattern=r"^[A-Za-z0-9_.-]+$")] = pydantic.Field(
-        DEFAULT_QUEUE, validation_alias="CREDSYNC_QUEUE"
-    )
+    queue_name: Annotated[
+        str, pydantic.StringConstraints(pattern=r"^[A-Za-z0-9_.-]+$", max_length=MAX_QUEUE_NAME_LENGTH)
+    ] = pydantic.Field(DEFAULT_QUEUE, validation_alias="CREDSYNC_QUEUE")
     lease_s: Annotated[int, pydantic.Field(ge=2, le=3600)] = pydantic.Field(
         DEFAULT_LEASE_S, validation_alias="CREDSYNC_LEASE_S"
     )
@@ -109,17 +120,17 @@ class CoreSettings(LogSettings):
     rows_per_message: Annotated[int, pydantic.Field(ge=1, le=100)] = pydantic.Field(
         DEFAULT_ROWS_PER_MESSAGE, validation_alias="CREDSYNC_ROWS_PER_MESSAGE"
     )
-    max_in_flight: Annotated[int, pydantic.Field(ge=1)] = pydantic.Field(
+    max_in_flight: Annotated[int, pydantic.Field(ge=1, le=MAX_MAX_IN_FLIGHT)] = pydantic.Field(
         DEFAULT_MAX_IN_FLIGHT, validation_alias="CREDSYNC_MAX_IN_FLIGHT"
     )
-    retention_done_days: Annotated[int, pydantic.Field(ge=1)] = pydantic.Field(
+    retention_done_days: Annotated[int, pydantic.Field(ge=1, le=MAX_RETENTION_DAYS)] = pydantic.Field(
         DEFAULT_RETENTION_DONE_DAYS, validation_alias="CREDSYNC_RETENTION_DONE_DAYS"
     )
-    retention_failed_days: Annotated[int, pydantic.Field(ge=1)] = pydantic.Field(
+    retention_failed_days: Annotated[int, pydantic.Field(ge=1, le=MAX_RETENTION_DAYS)] = pydantic.Field(
         DEFAULT_RETENTION_FAILED_DAYS, validation_alias="CREDSYNC_RETENTION_FAILED_DAYS"
     )
-    actor_time_limit_ms: Annotated[int, pydantic.Field(ge=1_000)] = pydantic.Field(
-        DEFAULT_ACTOR_TIME_LIMIT_MS, validation_alias="CREDSYNC_ACTOR_TIME_LIMIT_MS"
+    actor_time_limit_ms: Annotated[int, pydantic.Field(ge=1_000, le=MAX_ACTOR_TIME_LIMIT_MS)] = (
+        pydantic.Field(DEFAULT_ACTOR_TIME_LIMIT_MS, validation_alias="CREDSYNC_ACTOR_TIME_LIMIT_MS")
     )
     # The worker's and scanner's own bookkeeping (never a host's insert): "off" lets Postgres
     # acknowledge a commit before its WAL is on disk. A server crash can then undo the last
@@ -138,8 +149,11 @@ class CoreSettings(LogSettings):
     @pydantic.field_validator("database_url")
     @classmethod
     def _postgres_url(cls, value: str) -> str:
-        if urlsplit(value).scheme not in ("postgres", "postgresql") and "=" not in value:
+        scheme = urlsplit(value).scheme
+        if scheme not in ("postgres", "postgresql") and "=" not in value:
             raise ValueError("must be a postgresql:// URL or a libpq connection string")
+        if scheme in ("postgres", "postgresql"):
+            _check_ports(value)
         return value
 
     @pydantic.field_validator("metrics_port", mode="before")
@@ -153,6 +167,7 @@ class CoreSettings(LogSettings):
     def _broker_url(cls, value: str) -> str:
         if urlsplit(value).scheme not in ("redis", "rediss", "amqp", "amqps"):
             raise ValueError("must start with redis://, rediss://, amqp:// or amqps://")
+        _check_ports(value)
         return value
 
     @pydantic.model_validator(mode="after")
@@ -190,9 +205,9 @@ class Settings(CoreSettings):
     lms_jwt_signing_algorithm: Literal["RS512", "RS256", "HS256"] | None = pydantic.Field(
         None, validation_alias="LMS_JWT_SIGNING_ALGORITHM"
     )
-    credentials_service_username: Annotated[str, pydantic.StringConstraints(min_length=1)] = pydantic.Field(
-        DEFAULT_SERVICE_USERNAME, validation_alias="CREDENTIALS_SERVICE_USERNAME"
-    )
+    credentials_service_username: Annotated[
+        str, pydantic.StringConstraints(min_length=1, max_length=MAX_USERNAME_LENGTH)
+    ] = pydantic.Field(DEFAULT_SERVICE_USERNAME, validation_alias="CREDENTIALS_SERVICE_USERNAME")
     programs_without_certificates_raw: str = pydantic.Field(
         "", validation_alias="CREDSYNC_PROGRAMS_WITHOUT_CERTIFICATES"
     )
@@ -230,19 +245,21 @@ class Settings(CoreSettings):
         parts = urlsplit(value)
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise ValueError("must be an absolute http:// or https:// URL")
+        _check_ports(value)
         return value
 
     @pydantic.field_validator("credentials_org_urls", mode="before")
     @classmethod
     def _org_urls(cls, value: Any) -> Any:
         if isinstance(value, str):
-            value = json.loads(value) if value.strip() else {}
+            value = _json(value) if value.strip() else {}
         if not isinstance(value, dict):
             raise ValueError('must be a JSON object such as {"edX": "https://credentials.example.com"}')
         for org, url in value.items():
             parts = urlsplit(url) if isinstance(url, str) else None
             if parts is None or parts.scheme not in ("http", "https") or not parts.netloc:
-                raise ValueError(f"the URL for org {org!r} must be an absolute http(s) URL")
+                raise ValueError(f"the URL for org {org!r:.80} must be an absolute http(s) URL")
+            _check_ports(url)
         return value
 
     @pydantic.field_validator("lms_jwt_private_signing_jwk")
@@ -311,12 +328,33 @@ class Settings(CoreSettings):
         return (self.http_connect_timeout_s, self.http_read_timeout_s)
 
 
+def _json(text: str) -> Any:
+    """``json.loads``, where JSON nested past Python's recursion limit is a ValueError like any other."""
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise ValueError("is JSON nested too deeply") from None
+
+
+def _check_ports(url: str) -> None:
+    """ValueError unless every port of ``url`` (libpq URLs may list several hosts) is 1 to 65535."""
+    hosts = urlsplit(url).netloc.rpartition("@")[2]
+    for host in hosts.split(","):
+        # An IPv6 address is bracketed: its colons are not a port's.
+        after_address = host.rpartition("]")[2] if host.startswith("[") else host
+        if ":" not in after_address:
+            continue
+        port = after_address.rpartition(":")[2]
+        if port and not (port.isascii() and port.isdigit() and len(port) <= 5 and 1 <= int(port) <= 65_535):
+            raise ValueError(f"port {port[:12]!r} is not a port number (1 to 65535)")
+
+
 def _check_private_jwk(text: str) -> None:
     """ValueError unless ``text`` is a private RSA JWK (or a JWK set holding one), as the LMS keeps it."""
     import jwt.algorithms
 
     try:
-        parsed = json.loads(text)
+        parsed = _json(text)
     except ValueError:
         raise ValueError("must be a JSON web key (the LMS's JWT_PRIVATE_SIGNING_JWK)") from None
     if isinstance(parsed, dict) and isinstance(parsed.get("keys"), list):
@@ -325,8 +363,9 @@ def _check_private_jwk(text: str) -> None:
         raise ValueError("must be a private RSA JSON web key (kty RSA, with d)")
     try:
         jwt.algorithms.RSAAlgorithm.from_jwk(json.dumps(parsed))
-    except (ValueError, jwt.exceptions.InvalidKeyError) as exc:
-        raise ValueError(f"is not a usable RSA key: {exc}") from None
+    except (ValueError, TypeError, KeyError, jwt.exceptions.InvalidKeyError) as exc:
+        # PyJWT raises TypeError or KeyError for a member of the wrong type or a missing one.
+        raise ValueError(f"is not a usable RSA key: {type(exc).__name__}: {exc}") from None
 
 
 def _load(model: type[Model], overrides: Mapping[str, Any] | None = None) -> Model:

@@ -76,12 +76,67 @@ def test_a_missing_required_variable_is_named(missing: str) -> None:
             "900000",
             "CREDSYNC_MIN_BACKOFF_MS must not exceed CREDSYNC_MAX_BACKOFF_MS",
         ),
+        ("CREDSYNC_MIN_BACKOFF_MS", "0", "CREDSYNC_MIN_BACKOFF_MS"),
+        ("CREDSYNC_MAX_BACKOFF_MS", "0", "CREDSYNC_MAX_BACKOFF_MS"),
+        ("CREDSYNC_MAX_BACKOFF_MS", str(7 * 86_400_000 + 1), "CREDSYNC_MAX_BACKOFF_MS"),
+        ("CREDSYNC_MAX_RETRIES", "101", "CREDSYNC_MAX_RETRIES"),
+        ("CREDSYNC_LEASE_S", "1", "CREDSYNC_LEASE_S"),
+        ("CREDSYNC_LEASE_S", "3601", "CREDSYNC_LEASE_S"),
+        ("CREDSYNC_SCAN_INTERVAL_MS", "0", "CREDSYNC_SCAN_INTERVAL_MS"),
+        ("CREDSYNC_CLAIM_BATCH", "0", "CREDSYNC_CLAIM_BATCH"),
+        ("CREDSYNC_CLAIM_BATCH", "10001", "CREDSYNC_CLAIM_BATCH"),
+        ("CREDSYNC_MAX_IN_FLIGHT", "0", "CREDSYNC_MAX_IN_FLIGHT"),
+        # The claim casts it to a Postgres integer: a larger value would fail every claim.
+        ("CREDSYNC_MAX_IN_FLIGHT", "3000000000", "CREDSYNC_MAX_IN_FLIGHT"),
+        # Pruning turns it into an interval: a larger value would fail every maintenance pass.
+        ("CREDSYNC_RETENTION_DONE_DAYS", "99999999999", "CREDSYNC_RETENTION_DONE_DAYS"),
+        ("CREDSYNC_RETENTION_FAILED_DAYS", "36501", "CREDSYNC_RETENTION_FAILED_DAYS"),
+        ("CREDSYNC_ACTOR_TIME_LIMIT_MS", "999", "CREDSYNC_ACTOR_TIME_LIMIT_MS"),
+        ("CREDSYNC_ACTOR_TIME_LIMIT_MS", "86400001", "CREDSYNC_ACTOR_TIME_LIMIT_MS"),
+        ("CREDSYNC_QUEUE", "q" * 201, "CREDSYNC_QUEUE"),
+        ("CREDSYNC_METRICS_PORT", "0", "CREDSYNC_METRICS_PORT"),
+        ("CREDSYNC_METRICS_PORT", "65535", "CREDSYNC_METRICS_PORT"),
+        ("CREDSYNC_METRICS_PORT", "-1", "CREDSYNC_METRICS_PORT"),
+        ("CREDSYNC_HTTP_CONNECT_TIMEOUT_S", "0", "CREDSYNC_HTTP_CONNECT_TIMEOUT_S"),
+        ("CREDSYNC_HTTP_CONNECT_TIMEOUT_S", "nan", "CREDSYNC_HTTP_CONNECT_TIMEOUT_S"),
+        ("CREDSYNC_HTTP_READ_TIMEOUT_S", "-1", "CREDSYNC_HTTP_READ_TIMEOUT_S"),
+        ("CREDSYNC_HTTP_READ_TIMEOUT_S", "inf", "CREDSYNC_HTTP_READ_TIMEOUT_S"),
+        ("CREDENTIALS_SERVICE_USERNAME", "u" * 151, "CREDENTIALS_SERVICE_USERNAME"),
+        ("DATABASE_URL", "postgresql://db.example:0/x", "DATABASE_URL: Value error, port '0' is not a port"),
+        ("BROKER_URL", "redis://127.0.0.1:65536/0", "BROKER_URL: Value error, port '65536' is not a port"),
+        ("CREDENTIALS_URL", "http://127.0.0.1:http/", "CREDENTIALS_URL: Value error, port 'http'"),
+        ("OAUTH_URL", "https://lms.example:99999", "OAUTH_URL: Value error, port '99999'"),
+        ("CREDENTIALS_ORG_URLS", '{"edX": "http://x:0"}', "CREDENTIALS_ORG_URLS: Value error, port '0'"),
+        # Nested past Python's recursion limit: refused like any other bad JSON, not a traceback.
+        (
+            "CREDENTIALS_ORG_URLS",
+            "[" * 100_000,
+            "CREDENTIALS_ORG_URLS: Value error, is JSON nested too deeply",
+        ),
     ],
 )
 def test_an_invalid_value_is_refused_with_the_variable_named(variable: str, value: str, message: str) -> None:
     with pytest.raises(errors.ConfigurationError) as caught:
         settings.load({**REQUIRED, variable: value})
     assert message in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("DATABASE_URL", "postgresql://credsync@db1.example:5432,db2.example:5433,[::1]:5434/lms"),
+        ("DATABASE_URL", "host=db.example port=5432 dbname=lms"),
+        ("BROKER_URL", "redis://:secret@127.0.0.1:6379/0"),
+        ("CREDENTIALS_URL", "http://[::1]:18150"),
+        ("CREDSYNC_METRICS_PORT", "65534"),
+        ("CREDSYNC_MAX_IN_FLIGHT", "1000000"),
+        ("CREDSYNC_RETENTION_DONE_DAYS", "36500"),
+        ("CREDENTIALS_SERVICE_USERNAME", "u" * 150),
+    ],
+)
+def test_a_value_at_its_bound_is_accepted(variable: str, value: str) -> None:
+    # Given a value at the edge of what its variable allows, When the settings are read, Then it loads
+    settings.load({**REQUIRED, variable: value})
 
 
 def test_the_client_secret_never_shows_in_the_settings_repr() -> None:
@@ -173,6 +228,16 @@ def test_a_signing_key_replaces_the_oauth_client() -> None:
             "private RSA JSON web key",
         ),
         ({"LMS_JWT_PRIVATE_SIGNING_JWK": "not json"}, "LMS_JWT_PRIVATE_SIGNING_JWK"),
+        ({"LMS_JWT_PRIVATE_SIGNING_JWK": "[" * 100_000}, "LMS_JWT_PRIVATE_SIGNING_JWK"),
+        # PyJWT answers a member of the wrong type with a TypeError, a missing one with a KeyError.
+        (
+            {"LMS_JWT_PRIVATE_SIGNING_JWK": '{"kty": "RSA", "d": 5, "n": 1, "e": 2}'},
+            "LMS_JWT_PRIVATE_SIGNING_JWK: Value error, is not a usable RSA key",
+        ),
+        (
+            {"LMS_JWT_PRIVATE_SIGNING_JWK": '{"kty": "RSA", "d": "AQAB"}'},
+            "LMS_JWT_PRIVATE_SIGNING_JWK: Value error, is not a usable RSA key",
+        ),
         ({"LMS_JWT_SECRET_KEY": "s", "LMS_JWT_SIGNING_ALGORITHM": "RS512"}, "does not fit the key"),
         ({"LMS_JWT_SECRET_KEY": "s", "LMS_JWT_SIGNING_ALGORITHM": "none"}, "LMS_JWT_SIGNING_ALGORITHM"),
     ],

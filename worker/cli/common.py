@@ -50,7 +50,12 @@ def aware_datetime(text: str) -> datetime.datetime:
         value = datetime.datetime.fromisoformat(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not an ISO 8601 date-time: {text!r}") from None
-    return value if value.tzinfo else value.replace(tzinfo=datetime.UTC)
+    value = value if value.tzinfo else value.replace(tzinfo=datetime.UTC)
+    try:
+        value.astimezone(datetime.UTC)
+    except OverflowError:
+        raise argparse.ArgumentTypeError(f"out of range in UTC (years 1 to 9999): {text!r}") from None
+    return value
 
 
 @contextlib.contextmanager

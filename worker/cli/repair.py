@@ -57,7 +57,8 @@ def _prune(args: argparse.Namespace) -> int:
 def _enqueue(args: argparse.Namespace) -> int:
     try:
         payload = json.loads(args.payload)
-    except json.JSONDecodeError as exc:
+    except (ValueError, RecursionError) as exc:
+        # JSONDecodeError, an integer past Python's digit limit, or nesting past the recursion limit
         print(f"credsync: the payload is not JSON: {exc}", file=sys.stderr)
         return common.EXIT_USAGE
     with common.outbox(settings.load_core()) as outbox:

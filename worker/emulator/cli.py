@@ -14,10 +14,30 @@ from typing import Any
 from worker.emulator import admin_api, server
 
 
+def _port(text: str) -> int:
+    """A TCP port, or 0 for any free one."""
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 0 <= port <= 65_535:
+        raise argparse.ArgumentTypeError(f"must be 0 (any free port) to 65535, got {port}")
+    return port
+
+
+def _host(text: str) -> str:
+    """A host name or address the socket layer can encode (it uses IDNA)."""
+    try:
+        text.encode("idna")
+    except UnicodeError:
+        raise argparse.ArgumentTypeError(f"not a host name: {text!r}") from None
+    return text
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="credsync emulator", description="Local Credentials service.")
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=server.DEFAULT_PORT)
+    parser.add_argument("--host", type=_host, default="127.0.0.1")
+    parser.add_argument("--port", type=_port, default=server.DEFAULT_PORT)
     parser.add_argument("--client-id", default="credsync")
     parser.add_argument("--client-secret", default="credsync-secret")
     parser.add_argument("--token-lifetime-s", type=int, default=3600)
@@ -76,7 +96,7 @@ def _build(args: argparse.Namespace) -> server.Emulator:
     if args.programs:
         try:
             admin_api.configure_programs(emulator, _load_programs(args.programs))
-        except (OSError, ValueError) as error:
+        except (OSError, ValueError, RecursionError) as error:
             raise ValueError(f"--programs {args.programs}: {error}") from None
     return emulator
 

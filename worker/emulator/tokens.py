@@ -183,7 +183,15 @@ def _private_rsa_key(text: str) -> tuple[Any, str | None]:
         if not isinstance(parsed, dict) or "d" not in parsed:
             raise ValueError("not a private RSA JWK (no 'd')")
         key = jwt.algorithms.RSAAlgorithm.from_jwk(json.dumps(parsed))
-    except (ValueError, StopIteration, jwt.exceptions.PyJWTError) as error:
-        raise ValueError(f"signing_jwk: not a private RSA JWK ({error})") from None
+    except (
+        ValueError,
+        TypeError,
+        KeyError,
+        RecursionError,
+        StopIteration,
+        jwt.exceptions.PyJWTError,
+    ) as error:
+        # PyJWT answers a member of the wrong type with TypeError, a missing one with KeyError.
+        raise ValueError(f"signing_jwk: not a private RSA JWK ({type(error).__name__}: {error})") from None
     kid = parsed.get("kid")
     return key, kid if isinstance(kid, str) else None

@@ -122,7 +122,7 @@ def parse_body(path: str, raw: bytes, content_type: str = "") -> tuple[Any, str 
         return {name: values[-1] for name, values in urllib.parse.parse_qs(text).items()}, None
     try:
         return json.loads(text, parse_constant=_strict_constant), None
-    except ValueError as error:
+    except (ValueError, RecursionError) as error:
         return None, f"JSON parse error - {error}"
 
 

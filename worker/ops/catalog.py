@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
+import re
 import uuid
 from collections.abc import Iterator
 from typing import IO, Any
@@ -19,6 +21,8 @@ from typing import IO, Any
 from psycopg.types.json import Jsonb
 
 from worker import db, errors
+
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class CatalogError(errors.CredsyncError, ValueError):
@@ -96,11 +100,26 @@ def _reject_constant(name: str) -> Any:
     raise CatalogError(f"malformed JSON: {name} is not a JSON value")
 
 
+def _finite_float(text: str) -> float:
+    # 1e400 is valid JSON, but Python reads it as infinity, which jsonb cannot store.
+    value = float(text)
+    if math.isinf(value):
+        raise CatalogError(f"malformed JSON: the number {text[:20]}... is out of range")
+    return value
+
+
 def _parse(text: str) -> Any:
     try:
-        return json.loads(text, parse_constant=_reject_constant)
+        return json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float)
     except json.JSONDecodeError as exc:
         raise CatalogError(f"malformed JSON: {exc.msg}", line=exc.lineno, column=exc.colno) from exc
+    except CatalogError:
+        raise
+    except RecursionError:
+        raise CatalogError("malformed JSON: nested too deeply") from None
+    except ValueError as exc:
+        # An integer past Python's limit on digits (4,300 by default).
+        raise CatalogError(f"malformed JSON: {exc}") from None
 
 
 def _documents(parsed: Any) -> tuple[list[Any], str | None]:
@@ -134,6 +153,8 @@ def _validate(document: Any) -> tuple[_Program | None, str]:
     problem = _courses_problem(document)
     if problem is None and any("\x00" in text for text in _strings(document)):
         problem = "contains a NUL character (\\u0000), which Postgres cannot store"
+    if problem is None and any(_LONE_SURROGATE.search(text) for text in _strings(document)):
+        problem = "contains a lone UTF-16 surrogate (\\ud800 to \\udfff), which Postgres cannot store"
     if problem is not None:
         return None, problem
     title = document.get("title") or ""
