@@ -205,8 +205,9 @@ def _scanner_passes(
     def send(claimed: Sequence[rows.Claimed]) -> None:
         # As worker.composition.App.send does, on a broker built as worker.app builds it.
         started = time.perf_counter()
-        messages = [messages.message_for(row.id, row.task, config.queue_name) for row in claimed]
-        brokers.enqueue_many(broker, messages)
+        packed = messages.pack(claimed, most=config.rows_per_message)
+        sent = [messages.message_for(ids, task, config.queue_name) for task, ids in packed]
+        brokers.enqueue_many(broker, sent)
         run.send_s += time.perf_counter() - started
         run.claimed.extend(claimed)
 
