@@ -901,3 +901,203 @@ SELECT counted.picked, counted.last_key, counted.enqueued,
        (SELECT rows FROM advanced) AS rows,
        %(dry_run)s::boolean OR EXISTS (SELECT 1 FROM run) AS ran
 FROM counted;
+
+-- == the web console (`credsync web`): reads as credsync_inspector, every one index-backed ==
+-- None counts the outbox table: unfinished rows through their partial indexes (capped), finished
+-- history from statistics (credsync.outbox_estimate) or over a bounded window of finished_at.
+
+-- name: web_role_can_write
+-- Whether the console's read role may change anything of credsync (it must not: it refuses to start).
+SELECT coalesce(bool_or(has_table_privilege(c.oid, 'INSERT, UPDATE, DELETE, TRUNCATE')), false) AS can_write
+FROM pg_class c
+WHERE c.relnamespace = 'credsync'::regnamespace AND c.relkind IN ('r', 'p', 'v');
+
+-- name: web_status_estimate
+-- Estimated rows per task and status, from the (task, status) statistics: no scan of the table.
+SELECT task, status, rows FROM credsync.outbox_estimate() ORDER BY task, status;
+
+-- name: web_table_estimate
+-- The table's estimated size and when its statistics were last gathered.
+SELECT greatest(c.reltuples, 0)::bigint AS rows, pg_total_relation_size(c.oid) AS bytes,
+       greatest(s.last_analyze, s.last_autoanalyze) AS analyzed_at
+FROM pg_class c LEFT JOIN pg_stat_all_tables s ON s.relid = c.oid
+WHERE c.oid = 'credsync.outbox'::regclass;
+
+-- name: web_unfinished_counts
+-- Exact rows per task and status of the unfinished rows (outbox_unfinished_key_idx), up to a cap.
+SELECT task, status, count(*) AS rows
+FROM (SELECT task, status FROM credsync.outbox
+      WHERE status IN ('pending', 'enqueued', 'running', 'retrying') LIMIT %(cap)s) u
+GROUP BY task, status ORDER BY task, status;
+
+-- name: web_backlog
+-- Pending rows (capped count), how many are due now, and the age of the oldest (outbox_pending_idx).
+SELECT (SELECT count(*) FROM (SELECT 1 FROM credsync.outbox WHERE status = 'pending' LIMIT %(cap)s) p)
+           AS pending,
+       (SELECT count(*) FROM (SELECT 1 FROM credsync.outbox WHERE status IN ('pending', 'retrying')
+                              AND run_after <= now() LIMIT %(cap)s) d) AS due,
+       (SELECT extract(epoch FROM now() - created_at)::float8 FROM credsync.outbox
+        WHERE status = 'pending' ORDER BY id LIMIT 1) AS oldest_pending_s;
+
+-- name: web_finished_per_minute
+-- Rows finished per minute since a time (index-only on outbox_finished_idx; cost grows with the
+-- rows finished in the window, not with the table).
+SELECT date_bin('1 minute', finished_at, %(since)s::timestamptz) AS minute, count(*) AS rows
+FROM credsync.outbox
+WHERE status IN ('done', 'failed') AND finished_at >= %(since)s::timestamptz
+GROUP BY 1 ORDER BY 1;
+
+-- name: web_failed_per_minute
+-- Rows that failed per minute since a time (index-only on outbox_failed_idx).
+SELECT date_bin('1 minute', finished_at, %(since)s::timestamptz) AS minute, count(*) AS rows
+FROM credsync.outbox
+WHERE status = 'failed' AND finished_at >= %(since)s::timestamptz
+GROUP BY 1 ORDER BY 1;
+
+-- name: web_pickup_latency
+-- Insert-to-first-start seconds of the latest finished first attempts (a bounded walk of outbox_finished_idx).
+SELECT count(*) AS rows,
+       percentile_cont(0.5) WITHIN GROUP (ORDER BY s) AS p50_s,
+       percentile_cont(0.95) WITHIN GROUP (ORDER BY s) AS p95_s
+FROM (SELECT extract(epoch FROM started_at - greatest(created_at, run_after))::float8 AS s
+      FROM (SELECT started_at, created_at, run_after, attempts, run FROM credsync.outbox
+            WHERE status IN ('done', 'failed') ORDER BY finished_at DESC LIMIT %(sample)s) latest
+      WHERE attempts = 1 AND run = 1 AND started_at IS NOT NULL) x;
+
+-- name: web_failed_count
+-- Failed rows, counted up to a cap (index-only on outbox_failed_idx).
+SELECT count(*) AS rows FROM (SELECT 1 FROM credsync.outbox WHERE status = 'failed' LIMIT %(cap)s) f;
+
+-- name: web_cooldowns
+-- Holds in force now, longest first.
+SELECT destination, kind, reason, since, until, extract(epoch FROM remaining)::float8 AS remaining_s
+FROM credsync.cooldown_active ORDER BY until DESC LIMIT %(limit)s;
+
+-- name: web_host_config_visible
+-- Whether the console's role may read the host's Credentials config (host_credentials_config).
+SELECT coalesce(has_table_privilege(to_regclass('credentials_credentialsapiconfig'), 'SELECT'), false)
+       AS visible;
+
+-- name: web_processes
+-- credsync's processes connected to this database now, by application name (from pg_stat_activity).
+SELECT application_name, count(*) AS connections
+FROM pg_stat_activity
+WHERE datname = current_database() AND application_name IN ('credsync-scanner', 'credsync-worker')
+GROUP BY application_name;
+
+-- name: web_tasks
+-- The task names, for the filters.
+SELECT name FROM credsync.task ORDER BY name;
+
+-- name: web_failed_page
+-- One page of failed rows matching a filter, newest first, after a (finished_at, id) cursor
+-- (outbox_failed_idx: every bound is an index condition).
+SELECT id, task, payload, attempts, run, last_error, created_at, finished_at
+FROM credsync.outbox
+WHERE status = 'failed'
+  AND (%(task)s::text IS NULL OR task = %(task)s::text)
+  AND (%(error)s::text IS NULL OR last_error ILIKE %(error)s::text)
+  AND finished_at >= coalesce(%(since)s::timestamptz, '-infinity')
+  AND finished_at < coalesce(%(until)s::timestamptz, 'infinity')
+  AND (finished_at, id) < (coalesce(%(after_at)s::timestamptz, 'infinity'), coalesce(%(after_id)s::bigint, 0))
+ORDER BY finished_at DESC, id DESC
+LIMIT %(limit)s;
+
+-- name: web_failed_match
+-- How many failed rows a filter matches (finished no later than as_of), and the newest one's time.
+SELECT count(*) AS rows, max(finished_at) AS newest
+FROM credsync.outbox
+WHERE status = 'failed'
+  AND (%(task)s::text IS NULL OR task = %(task)s::text)
+  AND (%(error)s::text IS NULL OR last_error ILIKE %(error)s::text)
+  AND finished_at >= coalesce(%(since)s::timestamptz, '-infinity')
+  AND finished_at < coalesce(%(until)s::timestamptz, 'infinity')
+  AND finished_at <= coalesce(%(as_of)s::timestamptz, 'infinity');
+
+-- name: web_failed_match_ids
+-- A batch of ids of failed rows matching a filter (finished no later than as_of), newest first,
+-- locked so two operators' retries never take the same row; outbox_retry_failed then retries them.
+SELECT id
+FROM credsync.outbox
+WHERE status = 'failed'
+  AND (%(task)s::text IS NULL OR task = %(task)s::text)
+  AND (%(error)s::text IS NULL OR last_error ILIKE %(error)s::text)
+  AND finished_at >= coalesce(%(since)s::timestamptz, '-infinity')
+  AND finished_at < coalesce(%(until)s::timestamptz, 'infinity')
+  AND finished_at <= coalesce(%(as_of)s::timestamptz, 'infinity')
+ORDER BY finished_at DESC, id DESC
+LIMIT %(batch)s
+FOR UPDATE SKIP LOCKED;
+
+-- name: web_waiting_rows
+-- Rows waiting for a retry delay, a hold or a scheduled time, soonest due first (outbox_waiting_idx).
+SELECT id, task, payload, status, attempts, run_after, extract(epoch FROM due_in)::float8 AS due_in_s,
+       waiting_on, last_error
+FROM credsync.outbox_waiting ORDER BY run_after LIMIT %(limit)s;
+
+-- name: web_stuck_rows
+-- In-flight rows past their lease, longest overdue first (outbox_in_flight_lease_idx).
+SELECT id, task, payload, status, attempts, lease_until, extract(epoch FROM overdue)::float8 AS overdue_s,
+       last_error
+FROM credsync.outbox_stuck ORDER BY lease_until LIMIT %(limit)s;
+
+-- name: web_oldest_pending
+-- The oldest pending rows, with what they wait behind (outbox_pending_idx).
+SELECT id, task, payload, attempts, created_at, run_after, waiting_on,
+       extract(epoch FROM now() - created_at)::float8 AS age_s
+FROM credsync.outbox WHERE status = 'pending' ORDER BY id LIMIT %(limit)s;
+
+-- name: web_row_deliveries
+-- The HTTP requests made for one row, in order (delivery_outbox_idx).
+SELECT id, run, attempt, at, method, url, status, duration_ms, error
+FROM credsync.delivery WHERE outbox_id = %(id)s ORDER BY id LIMIT %(limit)s;
+
+-- name: web_learner_rows
+-- A learner's rows, newest first (outbox_username_idx).
+SELECT id, task, status, attempts, run, payload, created_at, finished_at, last_error,
+       result ->> 'outcome' AS outcome, coalesce(result ->> 'reason', result ->> 'status') AS detail
+FROM credsync.outbox WHERE payload ->> 'username' = %(username)s ORDER BY id DESC LIMIT %(limit)s;
+
+-- name: web_course_rows
+-- A course run's (or course's) rows, newest first (outbox_course_idx).
+SELECT id, task, status, attempts, run, payload, created_at, finished_at, last_error,
+       result ->> 'outcome' AS outcome, coalesce(result ->> 'reason', result ->> 'status') AS detail
+FROM credsync.outbox
+WHERE coalesce(payload ->> 'course_key', payload ->> 'course_run_key') = %(course_key)s
+ORDER BY id DESC LIMIT %(limit)s;
+
+-- name: web_backfills
+-- Backfill runs, latest first.
+SELECT name, kind, since, last_key, last_course_key, rows, started_at, updated_at, finished_at
+FROM credsync.backfill ORDER BY updated_at DESC LIMIT %(limit)s;
+
+-- name: web_notify_runs
+-- `credsync notify` runs, latest first.
+SELECT name, auto, phase, last_key, rows, window_start, window_end, started_at, updated_at, finished_at
+FROM credsync.notify ORDER BY updated_at DESC LIMIT %(limit)s;
+
+-- name: web_audit_recent
+-- The console's write actions, latest first.
+SELECT id, at, operator, action, filter, previewed, rows, finished_at, client
+FROM credsync.web_audit ORDER BY at DESC, id DESC LIMIT %(limit)s;
+
+-- name: web_audit_start
+-- Record a write action before it changes anything (its rows advance with each batch).
+INSERT INTO credsync.web_audit (operator, action, filter, previewed, client)
+VALUES (%(operator)s, %(action)s, %(filter)s, %(previewed)s, %(client)s)
+RETURNING id;
+
+-- name: web_audit_add_rows
+-- Count a batch of the action's rows, in the batch's transaction.
+UPDATE credsync.web_audit SET rows = rows + %(rows)s WHERE id = %(id)s;
+
+-- name: web_audit_finish
+-- Mark the action finished.
+UPDATE credsync.web_audit SET finished_at = now() WHERE id = %(id)s;
+
+-- name: web_status_counts_small
+-- Rows per task and status, read from at most cap rows: exact while the table is small (the
+-- console uses it only then), a bounded read otherwise.
+SELECT task, status, count(*) AS rows
+FROM (SELECT task, status FROM credsync.outbox LIMIT %(cap)s) s
+GROUP BY task, status ORDER BY task, status;

@@ -146,6 +146,29 @@ BEGIN
 END
 $_$;
 
+-- Name: outbox_estimate(); Type: FUNCTION; Schema: credsync
+CREATE FUNCTION credsync.outbox_estimate(OUT task text, OUT status text, OUT rows bigint) RETURNS SETOF record
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'credsync'
+    AS $$
+    WITH rel AS (
+        SELECT CASE WHEN c.reltuples < 0 OR c.relpages = 0 THEN 0::float8
+                    ELSE c.reltuples / c.relpages
+                         * (pg_relation_size(c.oid) / current_setting('block_size')::int) END AS n
+        FROM pg_class c WHERE c.oid = 'credsync.outbox'::regclass
+    )
+    SELECT i.values[1], i.values[2], round(i.frequency * rel.n)::bigint
+    FROM pg_statistic_ext s
+    JOIN pg_statistic_ext_data d ON d.stxoid = s.oid
+    CROSS JOIN rel
+    CROSS JOIN LATERAL pg_mcv_list_items(d.stxdmcv) i
+    WHERE s.stxname = 'outbox_task_status' AND s.stxnamespace = 'credsync'::regnamespace
+      AND NOT d.stxdinherit
+$$;
+
+-- Name: FUNCTION outbox_estimate(OUT task text, OUT status text, OUT rows bigint); Type: COMMENT; Schema: credsync
+COMMENT ON FUNCTION credsync.outbox_estimate(OUT task text, OUT status text, OUT rows bigint) IS 'Estimated rows per task and status of credsync.outbox, from statistics (no scan): the web console''s overview.';
+
 -- Name: payload_bounds(); Type: FUNCTION; Schema: credsync
 CREATE FUNCTION credsync.payload_bounds(OUT key_max_length jsonb, OUT max_bytes integer, OUT max_depth integer, OUT max_number_length integer, OUT max_ordering_key_bytes integer) RETURNS record
     LANGUAGE sql IMMUTABLE PARALLEL SAFE
@@ -472,6 +495,35 @@ CREATE TABLE credsync.task (
 -- Name: TABLE task; Type: COMMENT; Schema: credsync
 COMMENT ON TABLE credsync.task IS 'Tasks the credsync workers handle; rewritten by `credsync migrate` from the worker''s handler registry.';
 
+-- Name: web_audit; Type: TABLE; Schema: credsync
+CREATE TABLE credsync.web_audit (
+    id bigint NOT NULL,
+    at timestamp with time zone DEFAULT now() NOT NULL,
+    operator text NOT NULL,
+    action text NOT NULL,
+    filter jsonb DEFAULT '{}'::jsonb NOT NULL,
+    previewed bigint DEFAULT 0 NOT NULL,
+    rows bigint DEFAULT 0 NOT NULL,
+    finished_at timestamp with time zone,
+    client text,
+    CONSTRAINT web_audit_action_check CHECK ((action = 'retry_failed'::text)),
+    CONSTRAINT web_audit_previewed_check CHECK ((previewed >= 0)),
+    CONSTRAINT web_audit_rows_check CHECK ((rows >= 0))
+);
+
+-- Name: TABLE web_audit; Type: COMMENT; Schema: credsync
+COMMENT ON TABLE credsync.web_audit IS 'Write actions taken in the web console (`credsync web`): who, when, what and how many rows.';
+
+-- Name: web_audit_id_seq; Type: SEQUENCE; Schema: credsync
+ALTER TABLE credsync.web_audit ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME credsync.web_audit_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
 -- Name: backfill backfill_pkey; Type: CONSTRAINT; Schema: credsync
 ALTER TABLE ONLY credsync.backfill
     ADD CONSTRAINT backfill_pkey PRIMARY KEY (name);
@@ -504,6 +556,10 @@ ALTER TABLE ONLY credsync.schema_migration
 ALTER TABLE ONLY credsync.task
     ADD CONSTRAINT task_pkey PRIMARY KEY (name);
 
+-- Name: web_audit web_audit_pkey; Type: CONSTRAINT; Schema: credsync
+ALTER TABLE ONLY credsync.web_audit
+    ADD CONSTRAINT web_audit_pkey PRIMARY KEY (id);
+
 -- Name: delivery_outbox_idx; Type: INDEX; Schema: credsync
 CREATE INDEX delivery_outbox_idx ON credsync.delivery USING btree (outbox_id, id);
 
@@ -534,6 +590,12 @@ CREATE INDEX outbox_username_idx ON credsync.outbox USING btree (((payload ->> '
 -- Name: outbox_waiting_idx; Type: INDEX; Schema: credsync
 CREATE INDEX outbox_waiting_idx ON credsync.outbox USING btree (run_after) WHERE (status = ANY (ARRAY['pending'::text, 'retrying'::text]));
 
+-- Name: web_audit_at_idx; Type: INDEX; Schema: credsync
+CREATE INDEX web_audit_at_idx ON credsync.web_audit USING btree (at DESC, id DESC);
+
+-- Name: outbox_task_status; Type: STATISTICS; Schema: credsync
+CREATE STATISTICS credsync.outbox_task_status (mcv) ON task, status FROM credsync.outbox;
+
 -- Name: outbox outbox_before_insert; Type: TRIGGER; Schema: credsync
 CREATE TRIGGER outbox_before_insert BEFORE INSERT ON credsync.outbox FOR EACH ROW EXECUTE FUNCTION credsync.outbox_before_insert();
 
@@ -545,6 +607,11 @@ ALTER TABLE ONLY credsync.delivery
 GRANT USAGE ON SCHEMA credsync TO credsync_writer;
 GRANT USAGE ON SCHEMA credsync TO credsync_worker;
 GRANT USAGE ON SCHEMA credsync TO credsync_inspector;
+
+-- Name: FUNCTION outbox_estimate(OUT task text, OUT status text, OUT rows bigint); Type: ACL; Schema: credsync
+REVOKE ALL ON FUNCTION credsync.outbox_estimate(OUT task text, OUT status text, OUT rows bigint) FROM PUBLIC;
+GRANT ALL ON FUNCTION credsync.outbox_estimate(OUT task text, OUT status text, OUT rows bigint) TO credsync_worker;
+GRANT ALL ON FUNCTION credsync.outbox_estimate(OUT task text, OUT status text, OUT rows bigint) TO credsync_inspector;
 
 -- Name: TABLE backfill; Type: ACL; Schema: credsync
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE credsync.backfill TO credsync_worker;
@@ -618,3 +685,7 @@ GRANT SELECT ON TABLE credsync.schema_migration TO credsync_inspector;
 -- Name: TABLE task; Type: ACL; Schema: credsync
 GRANT SELECT ON TABLE credsync.task TO credsync_worker;
 GRANT SELECT ON TABLE credsync.task TO credsync_inspector;
+
+-- Name: TABLE web_audit; Type: ACL; Schema: credsync
+GRANT SELECT,INSERT,UPDATE ON TABLE credsync.web_audit TO credsync_worker;
+GRANT SELECT ON TABLE credsync.web_audit TO credsync_inspector;

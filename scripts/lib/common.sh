@@ -1,9 +1,9 @@
 # Shared helpers of scripts/demo, scripts/test and scripts/bench (sourced, not run).
 # - ensure_venv: a .venv with credsync and its dev tools installed (re-installs when pyproject changes)
-# - ensure_postgres / ensure_redis: use a reachable server (start the machine's own PostgreSQL
-#   cluster when it is installed but stopped), else start a private throwaway one in a temp dir, else
-#   say what to install. CREDSYNC_PRIVATE_SERVICES=1 always starts private ones. Private servers are
-#   stopped by stop_private_services (trap EXIT).
+# - ensure_postgres / ensure_redis / ensure_rabbitmq: use a reachable server (start the machine's own
+#   PostgreSQL cluster or RabbitMQ server when it is installed but stopped), else start a private
+#   throwaway one in a temp dir, else say what to install. CREDSYNC_PRIVATE_SERVICES=1 always starts
+#   private ones. Private servers are stopped by stop_private_services (trap EXIT).
 
 set -euo pipefail
 
@@ -14,6 +14,7 @@ PY="$VENV/bin/python"
 PRIVATE_PIDS=()
 PRIVATE_PG_DIRS=()
 PRIVATE_DIRS=()
+PRIVATE_RABBITMQ_PGIDS=()
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 die() { printf 'credsync: %s\n' "$*" >&2; exit 1; }
@@ -162,10 +163,109 @@ Install Redis 6 or newer (Debian/Ubuntu: apt-get install redis-server), or set C
     REDIS_URL="redis://127.0.0.1:$port/0"
 }
 
+amqp_reachable() {  # $1: amqp URL
+    "$PY" - "$1" <<'PYEOF' >/dev/null 2>&1
+import sys, pika
+params = pika.URLParameters(sys.argv[1])
+params.connection_attempts, params.socket_timeout, params.stack_timeout = 1, 3, 5
+pika.BlockingConnection(params).close()
+PYEOF
+}
+
+RABBITMQ_DEFAULT_URL="amqp://guest:guest@127.0.0.1:5672/%2F"
+RABBITMQ_INSTALL="Install RabbitMQ 3.8 or newer (Debian/Ubuntu: apt-get install rabbitmq-server), or set CREDSYNC_TEST_AMQP_URL to a reachable server."
+
+# ensure_rabbitmq: sets AMQP_URL to a reachable RabbitMQ (the end-to-end tests run on it too).
+ensure_rabbitmq() {
+    local candidate
+    [ "${CREDSYNC_PRIVATE_SERVICES:-0}" = 1 ] && { start_private_rabbitmq; return 0; }
+    for candidate in "${CREDSYNC_TEST_AMQP_URL:-}" "${AMQP_URL:-}" "$RABBITMQ_DEFAULT_URL"; do
+        [ -n "$candidate" ] || continue
+        if amqp_reachable "$candidate"; then
+            AMQP_URL="$candidate"
+            return 0
+        fi
+    done
+    # The machine's own server may be installed but stopped: start it (as root), as its package does.
+    if [ "$(id -u)" = 0 ] && { [ -x /etc/init.d/rabbitmq-server ] || command -v rabbitmq-server >/dev/null 2>&1; }; then
+        say "starting the installed RabbitMQ server"
+        if [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; then
+            systemctl start rabbitmq-server >/dev/null 2>&1 || true
+        elif [ -x /etc/init.d/rabbitmq-server ]; then
+            _SYSTEMCTL_SKIP_REDIRECT=1 /etc/init.d/rabbitmq-server start >/dev/null 2>&1 || true
+        else
+            rabbitmq-server -detached >/dev/null 2>&1 || true
+        fi
+        for _ in $(seq 1 60); do
+            if amqp_reachable "$RABBITMQ_DEFAULT_URL"; then
+                AMQP_URL="$RABBITMQ_DEFAULT_URL"
+                return 0
+            fi
+            sleep 1
+        done
+    fi
+    start_private_rabbitmq
+}
+
+rabbitmq_bindir() {
+    local dir
+    for dir in /usr/lib/rabbitmq/bin /usr/local/lib/rabbitmq/bin; do
+        [ -x "$dir/rabbitmq-server" ] && [ -x "$dir/rabbitmqctl" ] && { echo "$dir"; return 0; }
+    done
+    command -v rabbitmq-server >/dev/null 2>&1 && { dirname "$(command -v rabbitmq-server)"; return 0; }
+    return 1
+}
+
+# A node of our own (its own name, ports on 127.0.0.1, Erlang port mapper, data and cookie), as
+# tests/system/brokers.py PrivateRabbitmq makes one: the machine's server is never touched.
+start_private_rabbitmq() {
+    local bindir epmd dir port epmd_port dist_port
+    bindir="$(rabbitmq_bindir)" || die "RabbitMQ is not reachable and its server is not installed.
+$RABBITMQ_INSTALL"
+    epmd="$(command -v epmd || ls /usr/lib/erlang/erts-*/bin/epmd 2>/dev/null | head -n 1 || true)"
+    [ -n "$epmd" ] || die "RabbitMQ is installed without Erlang's epmd. $RABBITMQ_INSTALL"
+    dir="$(mktemp -d "${TMPDIR:-/tmp}/credsync-rabbitmq-XXXXXX")"
+    port="$(free_port)"; epmd_port="$(free_port)"; dist_port="$(free_port)"
+    say "starting a private RabbitMQ on port $port"
+    head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n' | tr a-f A-F >"$dir/.erlang.cookie"
+    chmod 400 "$dir/.erlang.cookie"
+    echo '[].' >"$dir/enabled_plugins"
+    echo 'loopback_users = none' >"$dir/rabbitmq.conf"
+    : >"$dir/rabbitmq-env.conf"
+    (
+        export HOME="$dir" ERL_EPMD_ADDRESS=127.0.0.1 ERL_EPMD_PORT="$epmd_port" \
+            RABBITMQ_NODENAME="credsync-$(basename "$dir" | tail -c 7)@localhost" \
+            RABBITMQ_NODE_IP_ADDRESS=127.0.0.1 RABBITMQ_NODE_PORT="$port" RABBITMQ_DIST_PORT="$dist_port" \
+            RABBITMQ_MNESIA_BASE="$dir/mnesia" RABBITMQ_LOG_BASE="$dir/log" \
+            RABBITMQ_CONFIG_FILE="$dir/rabbitmq.conf" RABBITMQ_ENABLED_PLUGINS_FILE="$dir/enabled_plugins" \
+            RABBITMQ_CONF_ENV_FILE="$dir/rabbitmq-env.conf" \
+            RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS="-kernel inet_dist_use_interface {127,0,0,1}"
+        cd "$dir"
+        exec setsid bash -c "'$epmd' -port $epmd_port -address 127.0.0.1 & exec '$bindir/rabbitmq-server'"
+    ) >"$dir/server.log" 2>&1 &
+    PRIVATE_RABBITMQ_PGIDS+=("$!")
+    PRIVATE_DIRS+=("$dir")
+    for _ in $(seq 1 60); do
+        amqp_reachable "amqp://guest:guest@127.0.0.1:$port/%2F" && break
+        sleep 1
+    done
+    amqp_reachable "amqp://guest:guest@127.0.0.1:$port/%2F" ||
+        die "the private RabbitMQ did not start: see $dir/server.log and $dir/log"
+    AMQP_URL="amqp://guest:guest@127.0.0.1:$port/%2F"
+}
+
 stop_private_services() {
     local pid dir bindir
     for pid in "${PRIVATE_PIDS[@]+"${PRIVATE_PIDS[@]}"}"; do
         kill "$pid" 2>/dev/null || true
+    done
+    for pid in "${PRIVATE_RABBITMQ_PGIDS[@]+"${PRIVATE_RABBITMQ_PGIDS[@]}"}"; do
+        kill -TERM -- "-$pid" 2>/dev/null || true
+        for _ in $(seq 1 50); do
+            kill -0 -- "-$pid" 2>/dev/null || break
+            sleep 0.2
+        done
+        kill -KILL -- "-$pid" 2>/dev/null || true
     done
     for dir in "${PRIVATE_DIRS[@]+"${PRIVATE_DIRS[@]}"}"; do
         rm -rf "$dir"
@@ -181,4 +281,21 @@ stop_private_services() {
             rm -rf "$dir"
         done
     fi
+}
+
+# ensure_chromium: Chromium and its chromedriver for the browser tier (tests/web/test_browser.py).
+# Installs Debian's packages with apt-get where missing and allowed (root, apt present); otherwise
+# says the browser tier will be skipped. Never fails: the tier skips itself without them.
+ensure_chromium() {
+    if command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1; then
+        return 0
+    fi
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+        say "installing chromium and chromium-driver for the browser tier"
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver >/dev/null 2>&1 ||
+            say "could not install chromium (apt-get failed): the browser tier will be skipped"
+    else
+        say "no chromium/chromedriver and no way to install them here: the browser tier will be skipped (Debian: apt-get install chromium chromium-driver)"
+    fi
+    return 0
 }

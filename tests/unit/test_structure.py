@@ -51,6 +51,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "worker.scheduler",
         "worker.ops",
         "worker.emulator",
+        "worker.web",
     ),
 )
 

@@ -4,7 +4,7 @@ Exit codes: 0 success; 1 the command ran but found a problem (e.g. ``wait`` time
 ``status --fail-on-failed`` saw failed rows); 2 invalid usage or configuration; 3 database error.
 Each module of this package adds a family of commands: ``processes`` (migrate and the Procfile's
 processes), ``inspection`` (read-only), ``repair`` (changes to rows), ``bulk`` (the whole platform),
-``notify`` (re-send history, as upstream's notify_credentials).
+``notify`` (re-send history, as upstream's notify_credentials), ``web`` (the operators' console).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import sys
 from collections.abc import Sequence
 
 from worker import errors, logs, settings
-from worker.cli import bulk, common, inspection, notify, processes, repair
+from worker.cli import bulk, common, inspection, notify, processes, repair, web
 
 log = logging.getLogger("credsync")
 
@@ -52,6 +52,6 @@ def parser() -> argparse.ArgumentParser:
         command.set_defaults(command=function)
         return command
 
-    for family in (processes, inspection, repair, bulk, notify):
+    for family in (processes, inspection, repair, bulk, notify, web):
         family.register(add)
     return top
