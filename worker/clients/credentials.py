@@ -35,8 +35,8 @@ from worker.clients import advice, answers, holds, oauth, pages, tokens, transpo
 
 #: (connect, read) seconds: the defaults of ``CREDSYNC_HTTP_CONNECT_TIMEOUT_S`` / ``..._READ_TIMEOUT_S``.
 DEFAULT_TIMEOUT_S = (
-    worker_settings.DEFAULT_HTTP_CONNECT_TIMEOUT_S,
-    worker_settings.DEFAULT_HTTP_READ_TIMEOUT_S,
+    worker_settings.defaults.DEFAULT_HTTP_CONNECT_TIMEOUT_S,
+    worker_settings.defaults.DEFAULT_HTTP_READ_TIMEOUT_S,
 )
 DEFAULT_USER_AGENT = "credsync/0.1"
 DEFAULT_POOL_MAXSIZE = 16

@@ -21,11 +21,11 @@ CLAIM_LAG_WARN_S = 60
 class ClaimSettings:
     """The scanner's settings the claim check runs the claim with (the live CREDSYNC_* values)."""
 
-    batch: int = settings.DEFAULT_CLAIM_BATCH
-    max_in_flight: int = settings.DEFAULT_MAX_IN_FLIGHT
-    lease_s: int = settings.DEFAULT_LEASE_S
+    batch: int = settings.defaults.DEFAULT_CLAIM_BATCH
+    max_in_flight: int = settings.defaults.DEFAULT_MAX_IN_FLIGHT
+    lease_s: int = settings.defaults.DEFAULT_LEASE_S
     #: A claim slower than the scanner's poll interval cannot keep up with a busy outbox.
-    scan_interval_ms: int = settings.DEFAULT_SCAN_INTERVAL_MS
+    scan_interval_ms: int = settings.defaults.DEFAULT_SCAN_INTERVAL_MS
 
     @classmethod
     def of(cls, config: settings.CoreSettings) -> ClaimSettings:
