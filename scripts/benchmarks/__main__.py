@@ -28,6 +28,8 @@ SIZES: dict[str, dict[str, Any]] = {
         "memory_rows": 100_000,
         "latency_s": 30.0,
         "versus_rows": 3_000,
+        "web_sizes": [0, 5_000_000],
+        "web_refresh_window_s": 60.0,
     },
     "quick": {
         "claim_rows": 5_000,
@@ -36,10 +38,12 @@ SIZES: dict[str, dict[str, Any]] = {
         "memory_rows": 3_000,
         "latency_s": 8.0,
         "versus_rows": 300,
+        "web_sizes": [0, 100_000],
+        "web_refresh_window_s": 10.0,
     },
 }
 LATENCY_RATE_PER_S = 20.0
-PHASES = ("claim", "history", "e2e", "versus")
+PHASES = ("claim", "history", "e2e", "versus", "web")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -82,6 +86,12 @@ def main(argv: list[str] | None = None) -> int:
             ),
         )
         phase("versus", lambda m: m.measure(rows=sizes["versus_rows"], log_dir=log_dir))
+        phase(
+            "web",
+            lambda m: _in_new_database(
+                lambda url: m.measure(url, sizes=sizes["web_sizes"], window_s=sizes["web_refresh_window_s"])
+            ),
+        )
     except BaseException:
         print(f"scripts/bench failed; the processes' logs are in {log_dir}", file=sys.stderr)
         raise

@@ -87,3 +87,18 @@ def test_the_quick_bench_runs_and_writes_every_figure(tmp_path: Path) -> None:
         "drain.cpu_ms_per_row",
     }
     assert all(ratio > 0 for ratio in versus["ratio"].values()), versus["ratio"]
+    # Web console: every page timed at each size (the empty table first), the overview's refresh CPU
+    assert "Console page, slowest of" in done.stdout, done.stdout
+    assert "auto-refresh" in done.stdout, done.stdout
+    sizes = [str(size) for size in figures["meta"]["sizes"]["web_sizes"]]
+    assert list(figures["web.page_ms"]) == sizes == list(figures["web.page_max_ms"]), figures["web.page_ms"]
+    pages = set(figures["web.page_ms"][sizes[0]])
+    assert {"overview", "failed", "waiting", "row", "learner", "course run", "doctor"} <= pages, pages
+    for size in sizes:
+        assert set(figures["web.page_ms"][size]) == pages == set(figures["web.page_max_ms"][size])
+        assert all(ms > 0 for ms in figures["web.page_max_ms"][size].values()), figures["web.page_max_ms"]
+    assert set(figures["web.plans"]) == pages, figures["web.plans"]
+    assert "outbox_failed_idx" in figures["web.plans"]["failed"], figures["web.plans"]
+    assert figures["web.refreshes"] >= 1, figures["web.refreshes"]
+    assert figures["web.overview_cpu_ms"] > 0, figures["web.overview_cpu_ms"]
+    assert isinstance(figures["web.refresh_cpu_share"], float), figures["web.refresh_cpu_share"]
