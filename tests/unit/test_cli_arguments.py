@@ -27,6 +27,11 @@ def _no_database(monkeypatch: pytest.MonkeyPatch) -> None:
         (["wait", "--timeout", "-1"], "--timeout", "must be a finite number above 0"),
         (["worker", "--threads", "0"], "--threads", "must be at least 1"),
         (["worker", "--processes", "many"], "--processes", "not a whole number"),
+        (["worker", "--threads", "100000"], "--threads", "must be at most 1,000"),
+        (["show", "99999999999999999999"], "id", "must be at most 9,223,372,036,854,775,807"),
+        (["prune", "--older-than-days", "1000000000"], "--older-than-days", "must be at most 36,500"),
+        (["failed", "--limit", "3000000000"], "--limit", "must be at most 2,147,483,647"),
+        (["web", "--port", "65536"], "--port", "must be at most 65,535"),
     ],
 )
 def test_an_out_of_range_argument_is_a_usage_error_naming_it(

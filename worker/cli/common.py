@@ -22,15 +22,31 @@ Command = Callable[[argparse.Namespace], int]
 Add = Callable[[str, Command, str], argparse.ArgumentParser]
 
 
-def positive_int(text: str) -> int:
-    """An argument that must be a whole number of at least 1 (argparse names the option on refusal)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
+def whole_number(most: int) -> Callable[[str], int]:
+    """An argument type: a whole number from 1 to ``most`` (argparse names the option on refusal)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a whole number: {text[:40]!r}") from None
+        if value < 1:
+            raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+        if value > most:
+            raise argparse.ArgumentTypeError(f"must be at most {most:,}, got {str(value)[:40]}")
+        return value
+
+    return parse
+
+
+#: Counts and sizes the database holds as an integer (batches, limits, seconds, user ids).
+positive_int = whole_number(2**31 - 1)
+#: An outbox row id (a bigint).
+row_id = whole_number(2**63 - 1)
+#: A retention in days (as ``CREDSYNC_RETENTION_*_DAYS``).
+days = whole_number(settings.defaults.MAX_RETENTION_DAYS)
+#: A TCP port.
+port = whole_number(65_535)
 
 
 def positive_float(text: str) -> float:

@@ -25,7 +25,7 @@ def register(add: common.Add) -> None:
     p.add_argument("--limit", type=common.positive_int, default=DEFAULT_FAILED_LIMIT)
 
     p = add("show", _show, "one row, every column")
-    p.add_argument("id", type=common.positive_int)
+    p.add_argument("id", type=common.row_id)
 
     add("doctor", _doctor, "check the database, the broker and Credentials; a verdict and advice for each")
 

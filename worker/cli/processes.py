@@ -24,6 +24,8 @@ log = logging.getLogger(__name__)
 #: In-flight actors get this long to finish after SIGTERM (the Procfile contract: exit within 10 s).
 WORKER_SHUTDOWN_TIMEOUT_MS = 9_000
 DEFAULT_THREADS = 8
+#: Beyond these a worker would exhaust the machine before doing any work.
+MAX_PROCESSES, MAX_THREADS = 256, 1_000
 
 
 def register(add: common.Add) -> None:
@@ -40,12 +42,16 @@ def register(add: common.Add) -> None:
 
     p = add("worker", _worker, "run the Dramatiq workers (in their own session; one TERM forwarded)")
     p.add_argument(
-        "--processes", "-p", type=common.positive_int, default=None, help="worker processes (default: CPUs)"
+        "--processes",
+        "-p",
+        type=common.whole_number(MAX_PROCESSES),
+        default=None,
+        help="worker processes (default: CPUs)",
     )
     p.add_argument(
         "--threads",
         "-t",
-        type=common.positive_int,
+        type=common.whole_number(MAX_THREADS),
         default=DEFAULT_THREADS,
         help=f"threads per process (default {DEFAULT_THREADS})",
     )

@@ -12,15 +12,13 @@ from worker.cli import common
 
 def register(add: common.Add) -> None:
     p = add("retry", _retry, "put failed rows back to pending with a fresh attempt budget")
-    p.add_argument("ids", type=common.positive_int, nargs="*")
+    p.add_argument("ids", type=common.row_id, nargs="*")
     p.add_argument("--task", help="only failed rows of this task (with --all-failed)")
     p.add_argument("--all-failed", action="store_true", help="every failed row (or of --task)")
     p.add_argument("--dry-run", action="store_true", help="only count what would be retried")
 
     p = add("prune", _prune, "delete finished rows older than the retention")
-    p.add_argument(
-        "--older-than-days", type=common.positive_int, default=None, help="for done and failed rows alike"
-    )
+    p.add_argument("--older-than-days", type=common.days, default=None, help="for done and failed rows alike")
 
     p = add("enqueue", _enqueue, "insert one outbox row (as a host would)")
     p.add_argument("task")

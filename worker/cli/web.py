@@ -13,7 +13,7 @@ from worker.cli import common
 def register(add: common.Add) -> None:
     p = add("web", _web, "serve the operators' web console (read-only unless operators are configured)")
     p.add_argument("--host", help="address to listen on (default CREDSYNC_WEB_HOST, 127.0.0.1)")
-    p.add_argument("--port", type=common.positive_int, help="port (default PORT, 8000)")
+    p.add_argument("--port", type=common.port, help="port (default PORT, 8000)")
 
     add("web-password", _password, "print the hash of an operator's password, for CREDSYNC_WEB_OPERATORS")
 
