@@ -154,7 +154,9 @@ def _environment(monkeypatch: pytest.MonkeyPatch, database_url: str) -> None:
     for field in settings.Settings.model_fields.values():
         monkeypatch.delenv(str(field.validation_alias), raising=False)
     monkeypatch.setenv("DATABASE_URL", database_url)
-    monkeypatch.setenv("BROKER_URL", os.environ.get("CREDSYNC_TEST_REDIS_URL", settings.defaults.DEFAULT_BROKER_URL))
+    monkeypatch.setenv(
+        "BROKER_URL", os.environ.get("CREDSYNC_TEST_REDIS_URL", settings.defaults.DEFAULT_BROKER_URL)
+    )
 
 
 def _run(main: Callable[[], int]) -> int | str | None:
