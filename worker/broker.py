@@ -7,6 +7,10 @@ This module is the one place that knows Dramatiq's Redis internals: the private 
 with the operations the doctor, the tests and the bench need (``queue_depth``, ``delete_queue``).
 None of it is Dramatiq's public API, so ``check_dramatiq_version`` refuses a Dramatiq outside
 ``TESTED_DRAMATIQ``; it runs when a Redis broker is built and before each Redis operation here.
+
+On either broker an idle consumer wakes at least every ``IDLE_POLL_MS``: Dramatiq hands a delayed
+message (a retry waiting for its backoff) back to its queue only when its consumer wakes, which an
+idle one otherwise does once per worker timeout (1 s).
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from urllib.parse import urlsplit
 
 import dramatiq
 import redis
+from dramatiq.brokers.rabbitmq import RabbitmqBroker
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.common import current_millis, dq_name, xq_name
 from dramatiq.middleware import CurrentMessage, Retries
@@ -28,9 +33,10 @@ from periodiq import PeriodiqMiddleware
 from worker import errors, settings
 from worker.metrics import workers
 
-#: Longest sleep of an idle Redis consumer between polls. Dramatiq backs off up to the worker
-#: timeout (1 s): a row claimed on an idle system then waits ~0.4 s median before a worker sees it.
-REDIS_IDLE_POLL_MS = 100
+#: Longest sleep of an idle consumer, on either broker. Dramatiq sleeps up to the worker timeout
+#: (1 s). On Redis a row claimed on an idle system then waited ~0.4 s median before a worker saw
+#: it; on RabbitMQ (which pushes new messages at once) a retry ran ~0.7 s after it was due.
+IDLE_POLL_MS = 100
 
 #: The Dramatiq releases (major, minor), first and last, whose Redis internals this module was
 #: tested with: tests/integration/test_broker_redis.py passes on 2.2.1, and 2.0.0 to 2.2.1 ship
@@ -49,9 +55,7 @@ def build(config: settings.CoreSettings) -> dramatiq.Broker:
     scheme = urlsplit(config.broker_url).scheme
     broker: dramatiq.Broker
     if scheme in ("amqp", "amqps"):
-        from dramatiq.brokers.rabbitmq import RabbitmqBroker
-
-        broker = RabbitmqBroker(url=config.broker_url)
+        broker = IdlePollRabbitmqBroker(url=config.broker_url)
     else:
         broker = _redis_broker(config.broker_url)
     return configure(broker, config)
@@ -83,11 +87,11 @@ def enqueue_many(broker: dramatiq.Broker, messages: Sequence[dramatiq.Message[An
 
 
 class IdlePollRedisBroker(RedisBroker):
-    """A RedisBroker whose consumers poll at least every ``REDIS_IDLE_POLL_MS`` when idle, and that
+    """A RedisBroker whose consumers poll at least every ``IDLE_POLL_MS`` when idle, and that
     can send many messages in one round trip (``enqueue_many``)."""
 
     def consume(self, queue_name: str, prefetch: int = 1, timeout: int = 5000) -> Any:
-        return super().consume(queue_name, prefetch, min(timeout, REDIS_IDLE_POLL_MS))
+        return super().consume(queue_name, prefetch, min(timeout, IDLE_POLL_MS))
 
     def enqueue_many(self, messages: Sequence[dramatiq.Message[Any]]) -> None:
         """``enqueue`` each message (no delay), pipelined: one round trip to Redis for all of them.
@@ -125,6 +129,19 @@ class IdlePollRedisBroker(RedisBroker):
             pipe.execute()
         for message in sent:
             self.emit_after("enqueue", message, None)
+
+
+class IdlePollRabbitmqBroker(RabbitmqBroker):
+    """A RabbitmqBroker whose consumers wake at least every ``IDLE_POLL_MS`` when idle.
+
+    RabbitMQ pushes new messages at once, but a delayed message (a retry: Dramatiq holds it
+    unacknowledged in the worker until it is due) goes back to its queue only when the consumer
+    holding it wakes: on an idle worker, up to the worker timeout later (a retry ran 0.7 s late,
+    median). tests/integration/test_broker_rabbitmq.py measures it.
+    """
+
+    def consume(self, queue_name: str, prefetch: int = 1, timeout: int = 5000) -> Any:
+        return super().consume(queue_name, prefetch, min(timeout, IDLE_POLL_MS))
 
 
 def _redis_broker(url: str) -> dramatiq.Broker:

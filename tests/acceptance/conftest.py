@@ -1,4 +1,9 @@
-"""The whole system as processes: the Procfile under honcho, real Redis, the emulator over HTTP."""
+"""The whole system as processes: the Procfile under honcho, a real broker, the emulator over HTTP.
+
+Every test that takes ``system`` runs twice, on Redis and on RabbitMQ (``[redis]``, ``[rabbitmq]``):
+the servers of ``CREDSYNC_TEST_REDIS_URL`` and ``CREDSYNC_TEST_AMQP_URL`` (``scripts/test`` makes
+sure both answer), each test on a queue of its own, deleted afterwards.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +19,7 @@ from tests import keys
 from tests.system import brokers, processes
 
 REDIS_URL = os.environ.get("CREDSYNC_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+AMQP_URL = os.environ.get("CREDSYNC_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2F")
 #: The role of the Procfile runner (honcho) among the test's processes; its children inherit it.
 RUNNER = "procfile"
 STOP_TIMEOUT_S = 20.0
@@ -47,10 +53,23 @@ class System:
         return self.processes.log(RUNNER)
 
 
+@pytest.fixture(scope="session", params=brokers.KINDS)
+def shared_broker(request: pytest.FixtureRequest) -> brokers.Broker:
+    """The broker server of the run: Redis, then RabbitMQ (skipped, saying why, when none answers)."""
+    if request.param == brokers.REDIS:
+        return brokers.SharedRedis(REDIS_URL)
+    rabbitmq = brokers.SharedRabbitmq(AMQP_URL)
+    if not rabbitmq.reachable():
+        pytest.skip(f"no RabbitMQ answers at CREDSYNC_TEST_AMQP_URL ({AMQP_URL}): {brokers.RABBITMQ_MISSING}")
+    return rabbitmq
+
+
 @pytest.fixture
-def system(database_url: str, emulator: Any, platform: Any, tmp_path: Path) -> Iterator[System]:
+def system(
+    database_url: str, emulator: Any, platform: Any, tmp_path: Path, shared_broker: brokers.Broker
+) -> Iterator[System]:
     queue = f"credsync-acc-{uuid.uuid4().hex[:8]}"
-    broker = brokers.SharedRedis(REDIS_URL)
+    broker = shared_broker
     platform.service_user()  # its auth_user row gives the claims of the write token credsync signs
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith(("OAUTH_", "LMS_JWT_"))},
@@ -70,7 +89,9 @@ def system(database_url: str, emulator: Any, platform: Any, tmp_path: Path) -> I
     try:
         yield system
     finally:
-        system.processes.shutdown(grace_s=STOP_TIMEOUT_S)
+        # A test that stops the processes gracefully says so itself (and asserts how it went);
+        # whatever is left is killed at once.
+        system.kill()
         broker.delete_queue(queue)
 
 

@@ -1,4 +1,7 @@
-"""End to end: host transactions -> outbox -> scanner -> Redis -> workers -> emulator -> rows settled."""
+"""End to end: host transactions -> outbox -> scanner -> broker -> workers -> emulator -> rows settled.
+
+Each test runs on Redis and on RabbitMQ (the ``system`` fixture of tests/acceptance/conftest.py).
+"""
 
 from __future__ import annotations
 

@@ -96,6 +96,10 @@ class System:
             "CREDSYNC_MAX_RETRIES": "10",
         }
 
+    def record(self, line: str) -> None:
+        """``record_measurement`` of ``line``, marked with this system's broker."""
+        record_measurement(f"[{self.broker.kind}] {line}")
+
     # -- processes -------------------------------------------------------------------------------
 
     def start(self, role: str, *args: str, wait_ready: bool = True) -> processes.Process:
@@ -131,8 +135,12 @@ class System:
         return self.launcher.stop(role, timeout_s)
 
     def shutdown(self) -> None:
-        """Stop everything: one SIGTERM each, then SIGKILL what is left after a few seconds."""
-        self.launcher.shutdown()
+        """End every process of the test at once (SIGKILL): a test over has nothing left to finish.
+
+        A graceful stop is a scenario of its own (``stop``; tests/acceptance/test_procfile.py),
+        and waiting for one at every teardown cost ~2 s a test.
+        """
+        self.launcher.kill()
 
     def output(self, chars: int = 4000) -> str:
         return self.launcher.output(chars)

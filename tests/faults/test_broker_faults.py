@@ -1,4 +1,10 @@
-"""The broker misbehaving: messages wiped out by a flush, the same message delivered three times."""
+"""The broker misbehaving: messages wiped out by a flush, the same message delivered three times,
+the server lost and replaced by an empty one (mid-drain, and over the scheduler's tick).
+
+Each runs on Redis and on RabbitMQ (the ``private_broker`` fixture). RabbitMQ's own faults (a
+restart, connections closed, a purge, ``consumer_timeout``, a worker killed holding delayed
+messages) are in ``test_rabbitmq_faults``.
+"""
 
 from __future__ import annotations
 
@@ -40,7 +46,8 @@ def test_rows_whose_messages_a_broker_flush_wiped_out_all_end_done(system: harne
     before = {r["id"]: r for r in system.rows()}
     assert {before[i]["status"] for i in retrying} == {"retrying"}
 
-    # When the broker is flushed, Credentials recovers and the worker starts again
+    # When the broker is flushed (Redis: FLUSHALL; RabbitMQ: every queue purged), Credentials
+    # recovers and the worker starts again
     system.broker.flush()
     flushed_at = system.now()
     system.emulator.clear_faults()
@@ -58,8 +65,8 @@ def test_rows_whose_messages_a_broker_flush_wiped_out_all_end_done(system: harne
     assert all(rows[i]["attempts"] == 1 for i in enqueued)
     back = system.back_running_after(retrying + enqueued, flushed_at)
     recovery = max(back.values())
-    harness.record_measurement(
-        f"scenario 3, broker FLUSHALL: {len(retrying)} retrying + {len(enqueued)} enqueued rows lost their"
+    system.record(
+        f"scenario 3, broker flushed: {len(retrying)} retrying + {len(enqueued)} enqueued rows lost their"
         f" messages; the last one was running again {recovery:.2f} s after the flush"
         f" (lease {LEASE_S} s, bound {RECOVERY_BOUND_S:.0f} s)"
     )
@@ -112,11 +119,35 @@ def test_a_message_delivered_three_times_runs_its_row_once(system: harness.Syste
     assert caught_running >= len(ids) // 2, f"too few duplicates arrived while their row ran: {sent_while}"
 
 
+class SchedulerDied(AssertionError):
+    """The scheduler process exited instead of riding out the broker outage."""
+
+
+def test_the_scheduler_rides_out_a_broker_outage_over_its_minute_tick(system: harness.System) -> None:
+    # Given the scheduler running
+    system.start("scheduler")
+
+    # When the broker is down from 1 s before the scheduler's minute tick until 2 s after it
+    harness.sleep_until_seconds_to_next_minute(1.0, 1.2)
+    system.broker.crash()
+    try:
+        harness.sleep_until_seconds_to_next_minute(57.8, 58.0)
+    finally:
+        system.broker.start_again()
+
+    # Then the scheduler is still running a moment after the broker is back (a grace period: a
+    # process that dies while reconnecting has it to do so)
+    time.sleep(2.0)
+    if not system.processes["scheduler"].alive():
+        raise SchedulerDied(f"the scheduler exited:\n{system.output()}")
+
+
 def test_after_the_broker_crashes_and_comes_back_empty_every_process_reconnects_and_every_row_ends_done(
     system: harness.System,
 ) -> None:
     # Given Credentials answering in ~20 ms, the processes running, and 240 awards committed (far
-    # enough from the scheduler's minute tick that the outage does not cover it: see the next test)
+    # enough from the scheduler's minute tick that the outage does not cover it: see the test
+    # before, which this one follows so that it starts just after a tick and need not wait)
     system.emulator.add_fault(
         server.Fault(method="POST", path_prefix=server.CREDENTIALS_PATH, action="latency", latency_ms=20)
     )
@@ -127,8 +158,9 @@ def test_after_the_broker_crashes_and_comes_back_empty_every_process_reconnects_
     ids = host.awards(system, [f"redis{i:03d}" for i in range(80)])
     system.wait_for_statuses(lambda c: c["done"] >= 40, "the drain to be under way")
 
-    # When Redis is SIGKILLed mid-drain (every message gone, no persistence) and started again
-    # empty on its port 2 s later
+    # When the broker is SIGKILLed mid-drain and lost (Redis: no persistence; RabbitMQ: the node
+    # and its disk, as when a node without mirroring is replaced), and an empty one is started on
+    # its port 2 s later
     system.broker.crash()
     crashed_at = system.now()
     try:
@@ -144,34 +176,11 @@ def test_after_the_broker_crashes_and_comes_back_empty_every_process_reconnects_
     rows = system.check_invariants(ids)
     assert all(r["status"] == "done" for r in rows)
     back = system.back_running_after([r["id"] for r in rows], crashed_at)
-    harness.record_measurement(
-        f"extra, Redis SIGKILLed mid-drain and back empty after {OUTAGE_S:.0f} s: every row done; the last"
+    system.record(
+        f"extra, broker SIGKILLed mid-drain and back empty after {OUTAGE_S:.0f} s: every row done; the last"
         f" row started {max(back.values()):.2f} s after the crash"
     )
     # And the processes keep working: a new row is picked up and sent
     later = host.changes(system, [("redis000", host.RUNS[0], "downloadable")])
     system.wait_settled()
     system.check_invariants(ids + later)
-
-
-class SchedulerDied(AssertionError):
-    """The scheduler process exited instead of riding out the broker outage."""
-
-
-def test_the_scheduler_rides_out_a_broker_outage_over_its_minute_tick(system: harness.System) -> None:
-    # Given the scheduler running
-    system.start("scheduler")
-
-    # When Redis is down from 1 s before the scheduler's minute tick until 2 s after it
-    harness.sleep_until_seconds_to_next_minute(1.0, 1.2)
-    system.broker.crash()
-    try:
-        harness.sleep_until_seconds_to_next_minute(57.8, 58.0)
-    finally:
-        system.broker.start_again()
-
-    # Then the scheduler is still running a moment after the broker is back (a grace period: a
-    # process that dies while reconnecting has it to do so)
-    time.sleep(2.0)
-    if not system.processes["scheduler"].alive():
-        raise SchedulerDied(f"the scheduler exited:\n{system.output()}")

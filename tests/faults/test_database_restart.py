@@ -45,7 +45,7 @@ def test_after_a_postgres_restart_mid_drain_every_process_reconnects_and_every_r
     rows = system.check_invariants(ids)
     assert all(r["status"] == "done" for r in rows)
     retried = sum(1 for r in rows if r["attempts"] > 1)
-    harness.record_measurement(
+    system.record(
         f"scenario 4, Postgres stopped ({mode}) for {OUTAGE_S:.0f} s mid-drain"
         f" ({at_outage['running']} running, {at_outage['enqueued']} enqueued, {at_outage['pending']}"
         f" pending): every row done"

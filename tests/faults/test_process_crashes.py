@@ -48,7 +48,7 @@ def test_a_worker_killed_mid_drain_loses_no_row_and_its_rows_run_again_within_th
     back = system.back_running_after(in_flight, killed_at)
     assert set(back) == set(in_flight), f"never ran again: {sorted(set(in_flight) - set(back))}"
     recovery = max(back.values())
-    harness.record_measurement(
+    system.record(
         f"scenario 1, worker SIGKILL mid-drain: {counts['running']} running, {counts['enqueued']} enqueued,"
         f" {counts['retrying']} retrying rows in flight at the kill; the last one was running again"
         f" {recovery:.2f} s after the kill (lease {LEASE_S} s, bound {RECOVERY_BOUND_S:.0f} s)"
@@ -93,7 +93,7 @@ def test_rows_claimed_by_a_scanner_that_crashed_before_sending_come_back_through
     back = system.back_running_after(claimed_ids, crashed_at)
     assert set(back) == set(claimed_ids)
     recovery = max(back.values())
-    harness.record_measurement(
+    system.record(
         f"scenario 2, scanner dead between claim and send: {len(claimed_ids)} claimed rows; the last one"
         f" was running {recovery:.2f} s after the claim (lease {LEASE_S} s, bound {RECOVERY_BOUND_S:.0f} s)"
     )
@@ -132,7 +132,7 @@ def test_when_one_of_two_workers_is_killed_the_other_finishes_every_row(system: 
     rescued &= set(in_flight)
     assert rescued, "the dead worker held no row: nothing was tested"
     recovery = max(back[i] for i in rescued)
-    harness.record_measurement(
+    system.record(
         f"extra, one of two workers SIGKILLed for good: {len(rescued)} rows it held were rescued; the"
         f" survivor was running the last of them {recovery:.2f} s after the kill"
     )

@@ -69,6 +69,25 @@ def _host_backlog(system: harness.System, rows: int) -> None:
                 )
 
 
+def _costs(system: harness.System) -> dict[str, float]:
+    """What the system has spent so far: Postgres transactions of its database, CPU seconds of the
+    servers and processes, requests to Credentials. (The test's own polling is a few transactions.)"""
+    with system.sql() as conn:
+        row = conn.execute(
+            "SELECT xact_commit + xact_rollback AS n FROM pg_stat_database WHERE datname = current_database()"
+        ).fetchone()
+        conn.execute("SELECT pg_stat_clear_snapshot()")
+    assert row is not None
+    return {
+        "transactions": float(row["n"]),
+        "postgres_cpu_s": processes.cpu_seconds(system.pg.server_pids()),
+        "broker_cpu_s": processes.cpu_seconds(system.broker.server_pids()),
+        "worker_cpu_s": processes.cpu_seconds(system.pids("worker")),
+        "scanner_cpu_s": processes.cpu_seconds(system.pids("scanner")),
+        "credentials_requests": float(system.emulator.stats()["requests"]),
+    }
+
+
 def _soak(system: harness.System, rows: int, *, assert_memory: bool) -> None:
     # Given the processes running, and Credentials failing now and then (500s, dropped connections)
     system.env["CREDSYNC_MAX_RETRIES"] = "20"
@@ -80,19 +99,31 @@ def _soak(system: harness.System, rows: int, *, assert_memory: bool) -> None:
         server.Fault(method="POST", path_prefix="/api/v2/", action="drop", probability=0.01)
     )
     # When a host commits a backlog of rows
+    before = _costs(system)
     started = time.monotonic()
     _host_backlog(system, rows)
     processes.wait_until(
-        lambda: system.statuses()["done"] >= rows // 10, 120, "the first tenth done", system.report
+        lambda: system.statuses()["done"] >= rows // 10, 120, "the first tenth done", system.report, 0.5
     )
     rss_start = {role: _rss_mb(system.pids(role)) for role in ("worker", "scanner")}
-    system.wait_settled(timeout_s=max(120.0, rows / 50))
+    processes.wait_until(
+        lambda: system.statuses() == {"done": rows}, max(120.0, rows / 50), "the drain", system.report, 0.5
+    )
     drained_s = time.monotonic() - started
+    spent = {what: _costs(system)[what] - before[what] for what in before}
     rss_end = {role: _rss_mb(system.pids(role)) for role in ("worker", "scanner")}
-    harness.record_measurement(
+    system.record(
         f"soak {rows} rows: drained in {drained_s:.1f} s ({rows / drained_s:.0f} rows/s with 3% faults); "
         f"RSS worker {rss_start['worker']:.0f} -> {rss_end['worker']:.0f} MB, "
         f"scanner {rss_start['scanner']:.0f} -> {rss_end['scanner']:.0f} MB"
+    )
+    per_row = {what: value / rows for what, value in spent.items()}
+    system.record(
+        f"soak {rows} rows, cost per row (1 worker process x 4 threads): Postgres"
+        f" {per_row['transactions']:.2f} transactions, {per_row['postgres_cpu_s'] * 1000:.2f} ms CPU;"
+        f" {system.broker.kind} {per_row['broker_cpu_s'] * 1000:.3f} ms CPU;"
+        f" worker {per_row['worker_cpu_s'] * 1000:.2f} ms CPU; scanner {per_row['scanner_cpu_s'] * 1000:.3f}"
+        f" ms CPU; Credentials {per_row['credentials_requests']:.2f} requests"
     )
     # Then every row ended done (the faults were retried), and Credentials holds the host's truth
     statuses = system.statuses()
@@ -123,9 +154,7 @@ def _soak(system: harness.System, rows: int, *, assert_memory: bool) -> None:
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert system.statuses() == {}, done.stdout + done.stderr
-    harness.record_measurement(
-        f"soak {rows} rows: pending scan on the drained table {claim_ms:.2f} ms; all pruned"
-    )
+    system.record(f"soak {rows} rows: pending scan on the drained table {claim_ms:.2f} ms; all pruned")
     if assert_memory:
         for role in ("worker", "scanner"):
             assert rss_end[role] <= rss_start[role] * 1.2 + 10, f"{role} RSS grew: {rss_start} -> {rss_end}"

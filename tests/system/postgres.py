@@ -88,5 +88,13 @@ class PrivatePostgres:
             self.down("immediate")
         shutil.rmtree(self.dir, ignore_errors=True)
 
+    def server_pids(self) -> list[int]:
+        """The postmaster and its children (backends, background processes), while it runs."""
+        try:
+            postmaster = int((self.data / "postmaster.pid").read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            return []
+        return [postmaster, *processes.children(postmaster)]
+
     def log_tail(self, chars: int = 3000) -> str:
         return processes.tail(self.dir / "server.log", chars)

@@ -84,6 +84,42 @@ def wait_until(
         time.sleep(interval_s)
 
 
+def _stat(pid: int) -> list[str] | None:
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return text[text.rindex(")") + 2 :].split()  # the fields after the command name
+
+
+def session_pids(sid: int) -> list[int]:
+    """Running processes of session ``sid`` (one started with ``start_new_session``)."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit() and (fields := _stat(int(proc.name))) is not None and int(fields[3]) == sid:
+            found.append(int(proc.name))
+    return found
+
+
+def children(pid: int) -> list[int]:
+    """Running processes whose parent is ``pid``."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit() and (fields := _stat(int(proc.name))) is not None and int(fields[1]) == pid:
+            found.append(int(proc.name))
+    return found
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """CPU time (user + system) of ``pids`` so far, with that of their children already reaped."""
+    ticks = 0
+    for pid in pids:
+        fields = _stat(pid)
+        if fields is not None:
+            ticks += sum(int(f) for f in fields[11:15])  # utime, stime, cutime, cstime
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
 def tail(path: Path, chars: int) -> str:
     """The last ``chars`` characters of a log file, or why there are none."""
     try:

@@ -10,7 +10,7 @@ from urllib.parse import urlsplit, urlunsplit
 import flask
 import pytest
 
-from tests.acceptance.conftest import system  # noqa: F401 -- the browser tier's processes
+from tests.acceptance.conftest import shared_broker, system  # noqa: F401 -- the browser tier's processes
 from worker import db, settings
 from worker.web import auth, server
 
