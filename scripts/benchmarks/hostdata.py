@@ -110,6 +110,9 @@ def learner_rows(n: int) -> list[tuple[str, dict[str, Any]]]:
         ("award_course_certificate", {"username": username, "course_run_key": second}),
         ("award_program_certificates", {"username": username}),
     ]
+    if n % 2 == 0:
+        # The grade check COURSE_CERT_CHANGED brings (no grade row: a zero grade, as upstream sends).
+        rows.append(("send_grade_to_credentials", {"username": username, "course_run_key": first}))
     if n % 5 == 0:
         rows.append(("revoke_program_certificates", {"username": username, "course_key": second}))
     return rows
