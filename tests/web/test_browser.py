@@ -73,6 +73,8 @@ def console_url(
         "CREDSYNC_WEB_DATABASE_URL": inspector_url,
         "CREDSYNC_WEB_OPERATORS": f'{{"{OPERATOR}": "{auth.hash_password(PASSWORD)}"}}',
         "PORT": str(port),
+        # No page reloads itself under the test's hands (an element read after a refresh is stale).
+        "CREDSYNC_WEB_REFRESH_S": "3600",
     }
     credsync = str(Path(sys.executable).with_name("credsync"))
     system.processes.start("web", [credsync, "web"], env)
@@ -101,6 +103,7 @@ def test_an_operator_reads_filters_retries_and_follows_a_row_in_the_browser(
     browser: Any, console_url: str, database_url: str
 ) -> None:
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.wait import WebDriverWait
 
     # The overview: its figures and its chart
     browser.get(console_url + "/")
@@ -113,6 +116,7 @@ def test_an_operator_reads_filters_retries_and_follows_a_row_in_the_browser(
     search = browser.find_element(By.NAME, "error")
     search.send_keys("valid string")
     browser.find_element(By.CSS_SELECTOR, "#filter button").click()
+    WebDriverWait(browser, 10).until(lambda driver: "error=" in driver.current_url)
     rows = browser.find_elements(By.CSS_SELECTOR, "table.rows tbody tr")
     assert len(rows) == 3
     assert all("Input should be a valid string" in r.text for r in rows)
