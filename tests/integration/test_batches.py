@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -108,3 +109,24 @@ def test_a_row_already_run_by_another_message_is_not_started_again(harness: Harn
     # Then only the other row runs
     assert harness.probe.calls == {"a": 1, "b": 1}
     assert {_state(harness, i) for i in (first, second)} == {("done", 1)}
+
+
+def test_a_row_that_ran_first_keeps_its_lease_alive_until_the_message_writes_it(harness: Harness) -> None:
+    # Given a message whose first row is quick and whose second waits
+    quick = harness.insert(name="a")
+    slow = harness.insert(name="b", behaviour="wait")
+    harness.outbox.claim_due(batch=100, max_in_flight=1000)
+    harness.broker.enqueue(messages.message_for([quick, slow], "probe", QUEUE))
+    # When the first row has run and the second is running
+    deadline = time.monotonic() + 10
+    while harness.probe.calls.get("b") is None:
+        assert time.monotonic() < deadline, "the second row never started"
+        time.sleep(0.01)
+    # Then the heartbeat still covers the first row, still running on the table
+    assert set(harness.runtime.in_flight.snapshot()) == {quick, slow}
+    assert _state(harness, quick) == ("running", 1)
+    # And once the message is done, both are written and nothing is left in flight
+    harness.probe.wait.set()
+    harness.process()
+    assert {_state(harness, i) for i in (quick, slow)} == {("done", 1)}
+    assert harness.runtime.in_flight.snapshot() == []

@@ -127,14 +127,16 @@ def execute_rows(runtime: actors.Runtime[Any], spec: handlers.TaskSpec[Any], row
             except Exception as exc:
                 failed.append((row, exc))
                 continue
-            finally:
-                runtime.in_flight.discard(row.id)
             if outcome is not None:
                 finished.append((one, outcome))
     finally:
-        for row in started:
-            runtime.in_flight.discard(row.id)
-        _finish(runtime, spec, finished)
+        # Every started row keeps its lease alive (the heartbeat) until its outcome is written:
+        # a row that ran first is still running on the table while the others run.
+        try:
+            _finish(runtime, spec, finished)
+        finally:
+            for row in started:
+                runtime.in_flight.discard(row.id)
     if failed:
         options[ROWS_OPTION] = [row.id for row, _ in failed]
         delays = [exc.delay for _, exc in failed if isinstance(exc, dramatiq.Retry) and exc.delay is not None]
