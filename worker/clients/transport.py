@@ -8,6 +8,11 @@ What the caller must know:
 * Each thread uses its own ``requests.Session`` (sessions are not thread-safe), kept for
   connection reuse until ``close()``.
 * Tokens go as ``JwtAuth``, which never shows itself in ``repr``.
+* A request the caller gave up on is not left for the kernel to deliver later: on Linux, every
+  connection carries ``TCP_USER_TIMEOUT`` equal to the read timeout, so data Credentials has not
+  acknowledged by then is discarded with the connection. Without it, a request sent into a network
+  partition sits in the send queue (even after the worker has died) and reaches Credentials when
+  the network heals, where it can undo a later change another worker has synced meanwhile.
 * The environment's proxy settings (``HTTPS_PROXY``, ``NO_PROXY``, ...) and CA bundle
   (``REQUESTS_CA_BUNDLE``, ``CURL_CA_BUNDLE``) are honoured as requests honours them, but read once
   per origin and process, not on every request: a change needs a restart.
@@ -16,6 +21,7 @@ What the caller must know:
 from __future__ import annotations
 
 import logging
+import socket
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -25,6 +31,7 @@ from urllib.parse import urlsplit
 import requests
 import requests.adapters
 import requests.auth
+from urllib3.connection import HTTPConnection
 
 from worker import errors
 
@@ -52,6 +59,37 @@ class JwtAuth(requests.auth.AuthBase):
     def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
         request.headers["Authorization"] = f"JWT {self._token}"
         return request
+
+
+class DeadlineAdapter(requests.adapters.HTTPAdapter):
+    """An adapter whose connections give up on unacknowledged data after ``deadline_s``.
+
+    ``TCP_USER_TIMEOUT`` (Linux) bounds how long sent data may stay unacknowledged before the
+    kernel drops the connection, the data with it, also once the socket is closed or its process
+    has died. Only unacknowledged data counts: a slow answer to a delivered request is not cut.
+    Elsewhere the option is absent and the adapter is a plain ``HTTPAdapter``.
+    """
+
+    def __init__(self, deadline_s: float, **kwargs: Any) -> None:
+        self._deadline_s = deadline_s
+        super().__init__(**kwargs)
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, socket_options=socket_options(self._deadline_s), **kwargs)
+
+    def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> Any:
+        return super().proxy_manager_for(
+            proxy, socket_options=socket_options(self._deadline_s), **proxy_kwargs
+        )
+
+
+def socket_options(deadline_s: float) -> list[tuple[int, int, int]]:
+    """urllib3's default socket options (``TCP_NODELAY``) plus ``TCP_USER_TIMEOUT`` where it exists."""
+    options: list[tuple[int, int, int]] = list(HTTPConnection.default_socket_options)
+    user_timeout = getattr(socket, "TCP_USER_TIMEOUT", None)
+    if user_timeout is not None:
+        options.append((socket.IPPROTO_TCP, user_timeout, max(1, round(deadline_s * 1000))))
+    return options
 
 
 class Transport:
@@ -147,7 +185,7 @@ class Transport:
             # a tenth of a worker's CPU. They come from _environment_for instead, once per origin.
             session.trust_env = False
             # max_retries=0: a failed attempt surfaces at once; Dramatiq owns the retry policy.
-            adapter = requests.adapters.HTTPAdapter(pool_maxsize=self._pool_maxsize, max_retries=0)
+            adapter = DeadlineAdapter(self._timeout[1], pool_maxsize=self._pool_maxsize, max_retries=0)
             session.mount("https://", adapter)
             session.mount("http://", adapter)
             session.headers["User-Agent"] = self._user_agent
