@@ -28,12 +28,25 @@ POOL_TIMEOUT_S = 30.0
 
 
 def connection_kwargs(
-    host_schema: str, application_name: str, synchronous_commit: str | None = None
+    host_schema: str,
+    application_name: str,
+    synchronous_commit: str | None = None,
+    *,
+    read_only: bool = False,
+    statement_timeout_ms: int | None = None,
 ) -> dict[str, Any]:
-    """libpq options every credsync connection uses (the values are validated by settings)."""
+    """libpq options every credsync connection uses (the values are validated by settings).
+
+    ``read_only``: every transaction of the session is read-only (a write fails whatever the
+    role's rights). ``statement_timeout_ms``: the server cancels a statement running longer.
+    """
     options = f"-c search_path={host_schema}"
     if synchronous_commit is not None:
         options += f" -c synchronous_commit={synchronous_commit}"
+    if read_only:
+        options += " -c default_transaction_read_only=on"
+    if statement_timeout_ms is not None:
+        options += f" -c statement_timeout={int(statement_timeout_ms)}"
     return {"options": options, "application_name": application_name}
 
 
@@ -78,13 +91,18 @@ class Database:
         max_size: int = DEFAULT_POOL_MAX,
         application_name: str = "credsync",
         synchronous_commit: str | None = None,
+        read_only: bool = False,
+        statement_timeout_ms: int | None = None,
     ) -> None:
-        """``synchronous_commit``: the session's setting (None: the server's, normally on)."""
+        """``synchronous_commit``: the session's setting (None: the server's, normally on);
+        ``read_only`` and ``statement_timeout_ms`` as in ``connection_kwargs``."""
         self._url = url
         self._host_schema = host_schema
         self._max_size = max_size
         self._application_name = application_name
         self._synchronous_commit = synchronous_commit
+        self._read_only = read_only
+        self._statement_timeout_ms = statement_timeout_ms
         self._pool: psycopg_pool.ConnectionPool[psycopg.Connection[Row]] | None = None
         self._lock = threading.Lock()
 
@@ -107,7 +125,11 @@ class Database:
                         "autocommit": True,
                         "row_factory": psycopg.rows.dict_row,
                         **connection_kwargs(
-                            self._host_schema, self._application_name, self._synchronous_commit
+                            self._host_schema,
+                            self._application_name,
+                            self._synchronous_commit,
+                            read_only=self._read_only,
+                            statement_timeout_ms=self._statement_timeout_ms,
                         ),
                     },
                     connection_class=cast(Any, psycopg.Connection),

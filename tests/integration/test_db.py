@@ -102,3 +102,32 @@ def test_the_commit_mode_is_set_on_every_pooled_connection(database_url: str, mo
         assert row["synchronous_commit"] == mode
     finally:
         database.close()
+
+
+def test_a_read_only_pool_refuses_writes_even_for_a_role_that_may_make_them(scratch: db.Database) -> None:
+    # Given a read-only pool over the same role that just created the table (it may write)
+    reader = db.Database(scratch.url, host_schema="public", read_only=True)
+    try:
+        # When it writes, in a statement and in a transaction, then the server refuses both
+        for scope in (reader.statement(), reader.transaction()):
+            with pytest.raises(errors.DatabaseError, match="read-only transaction"), scope as cur:
+                cur.execute("INSERT INTO scratch VALUES (1)")
+        # And it still reads, and nothing was written
+        assert _numbers(reader) == []
+    finally:
+        reader.close()
+
+
+def test_a_statement_past_the_pools_timeout_is_cancelled_by_the_server(database_url: str) -> None:
+    database = db.Database(database_url, host_schema="public", statement_timeout_ms=200)
+    try:
+        started = time.monotonic()
+        with pytest.raises(errors.DatabaseError, match="statement timeout"), database.statement() as cur:
+            cur.execute("SELECT pg_sleep(5)")
+        assert time.monotonic() - started < 4
+        # And the connection serves the next statement
+        with database.statement() as cur:
+            cur.execute("SELECT 1 AS one")
+            assert cur.fetchone() == {"one": 1}
+    finally:
+        database.close()

@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 
 from tests.web.conftest import OPERATOR, PASSWORD, Console, fail_rows
-from worker import errors
+from worker import errors, settings
 from worker.web import app as web_app
-from worker.web import reads
+from worker.web import reads, server
 
 PAGES = [
     "/",
@@ -195,3 +195,20 @@ def test_the_login_redirect_stays_on_the_console(console: Console) -> None:
         data={"csrf_token": token, "name": OPERATOR, "password": PASSWORD, "next": "//evil.example/"},
     )
     assert answer.headers["Location"] == "/"
+
+
+def test_the_read_path_is_read_only_and_bounded_whatever_its_role(inspector_url: str) -> None:
+    # Given the console's pools, as credsync web builds them
+    _, pools = server.build(settings.load_web({"CREDSYNC_WEB_DATABASE_URL": inspector_url}))
+    try:
+        # Then each session of the read pool is read-only and cancels a statement past 5 s
+        [read_pool] = pools
+        with read_pool.statement() as cur:
+            cur.execute(
+                "SELECT current_setting('default_transaction_read_only') AS read_only,"
+                " current_setting('statement_timeout') AS timeout"
+            )
+            assert cur.fetchone() == {"read_only": "on", "timeout": "5s"}
+    finally:
+        for pool in pools:
+            pool.close()
