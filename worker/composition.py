@@ -120,7 +120,9 @@ class App:
     def send(self, claimed: Sequence[rows.Claimed]) -> None:
         """Send the messages of claimed rows (row ids only, packed when deep), in one round trip on Redis."""
         queue = self.config.queue_name
-        packed = messages.pack(claimed, most=self.config.rows_per_message)
+        packed = messages.pack(
+            claimed, most=self.config.rows_per_message, spread=self.config.messages_per_claim
+        )
         brokers.enqueue_many(self.broker, [messages.message_for(ids, task, queue) for task, ids in packed])
 
     def _wired(self) -> tuple[dramatiq.Broker, dict[str, dramatiq.Actor[Any, Any]]]:

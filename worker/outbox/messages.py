@@ -27,16 +27,15 @@ log = logging.getLogger(__name__)
 
 #: Message option: the rows a delivery runs, then the rows its retry must run again.
 ROWS_OPTION = "credsync_rows"
-#: A task's rows in one claim are sent one per message up to this many times the rows per message:
-#: a shallow claim spreads over every worker thread, a deep one is packed (up to ``most`` a message).
-SPREAD = 32
 
 
-def pack(claimed: Sequence[rows.Claimed], *, most: int) -> list[tuple[str, tuple[int, ...]]]:
+def pack(claimed: Sequence[rows.Claimed], *, most: int, spread: int) -> list[tuple[str, tuple[int, ...]]]:
     """The messages for claimed rows, as (task, row ids), ordered by their first row's id.
 
     A row that ran before goes alone (its retries are its own). The rows of a task that never ran
-    share messages of ``len(rows) // SPREAD`` rows, at least 1 and at most ``most``.
+    share messages of ``len(rows) // spread`` rows, at least 1 and at most ``most``: a claim of
+    fewer than ``2 * spread`` rows goes one row a message, a deeper one over at least ``spread``
+    messages (so that many worker threads share it), up to ``most`` rows each.
     """
     packed: list[tuple[str, tuple[int, ...]]] = []
     fresh: dict[str, list[int]] = {}
@@ -46,7 +45,7 @@ def pack(claimed: Sequence[rows.Claimed], *, most: int) -> list[tuple[str, tuple
         else:
             packed.append((row.task, (row.id,)))
     for task, ids in fresh.items():
-        size = max(1, min(most, len(ids) // SPREAD))
+        size = max(1, min(most, len(ids) // spread))
         packed.extend((task, tuple(ids[i : i + size])) for i in range(0, len(ids), size))
     return sorted(packed, key=lambda message: message[1][0])
 

@@ -64,6 +64,9 @@ class CoreSettings(LogSettings):
     rows_per_message: Annotated[int, pydantic.Field(ge=1, le=100)] = pydantic.Field(
         defaults.DEFAULT_ROWS_PER_MESSAGE, validation_alias="CREDSYNC_ROWS_PER_MESSAGE"
     )
+    messages_per_claim: Annotated[int, pydantic.Field(ge=1, le=10_000)] = pydantic.Field(
+        defaults.DEFAULT_MESSAGES_PER_CLAIM, validation_alias="CREDSYNC_MESSAGES_PER_CLAIM"
+    )
     max_in_flight: Annotated[int, pydantic.Field(ge=1, le=defaults.MAX_MAX_IN_FLIGHT)] = pydantic.Field(
         defaults.DEFAULT_MAX_IN_FLIGHT, validation_alias="CREDSYNC_MAX_IN_FLIGHT"
     )
