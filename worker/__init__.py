@@ -11,8 +11,8 @@ The life of a row, and the module that does each step:
    of each ordering key only (``worker.outbox.repository``, SQL in ``sql/queries.sql``), unless the
    host disabled sync or Credentials asked to wait (the gate of ``worker.composition.App.gate``,
    holds in ``worker.outbox.cooldowns``), and sends messages carrying row ids only: one row each,
-   or, when the claim is deep, several rows of one task that never ran (``worker.outbox.messages``,
-   ``worker.broker``).
+   or, when a claim holds more than twice ``CREDSYNC_MESSAGES_PER_CLAIM`` rows of one task that
+   never ran, several of them (``worker.outbox.messages``, ``worker.broker``).
 3. **Run.** A Dramatiq actor (``worker.outbox.messages``) starts the attempt with a guarded update
    (``worker.outbox.actors``; a message of several rows starts them in one),
    runs the task's sync function (``worker.tasks`` → ``worker.sync.*``: certificates and programs,
@@ -31,7 +31,8 @@ The life of a row, and the module that does each step:
 6. **Inspect.** SQL views in schema ``credsync``, ``credsync status|failed|show|retry``
    (``worker.cli``), ``credsync doctor`` (``worker.ops.doctor``), metrics (``worker.metrics``:
    the workers' in ``worker.metrics.workers``, the scanner's and the outbox gauges in
-   ``worker.metrics.scanning``).
+   ``worker.metrics.scanning``), and the operators' web console (``worker.web``: reads through a
+   read-only inspector login, audited bulk retry).
 
 ``worker.composition.build`` wires the broker, the machinery and the sync tasks together, once,
 for every process: ``worker.app`` is what ``dramatiq`` and ``periodiq`` import, ``worker.cli``
