@@ -14,6 +14,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any, cast
 
 import psycopg
+import psycopg.conninfo
 import psycopg.rows
 import psycopg_pool
 
@@ -50,6 +51,29 @@ def connection_kwargs(
     return {"options": options, "application_name": application_name}
 
 
+#: How a connection notices that the network to Postgres is gone (libpq parameters; one set in
+#: DATABASE_URL wins): data left unacknowledged 30 s fails the statement, and an idle connection is
+#: probed after 30 s, then every 10 s, given up after 3 unanswered probes. Without them, a statement
+#: sent into a network partition waits for the kernel's retransmissions (about 15 minutes), and so
+#: does the thread that sent it.
+NETWORK_DEFAULTS = {
+    "keepalives": "1",
+    "keepalives_idle": "30",
+    "keepalives_interval": "10",
+    "keepalives_count": "3",
+    "tcp_user_timeout": "30000",
+}
+
+
+def network_kwargs(url: str) -> dict[str, Any]:
+    """``NETWORK_DEFAULTS`` that ``url`` does not set itself."""
+    try:
+        given = psycopg.conninfo.conninfo_to_dict(url)
+    except psycopg.ProgrammingError:
+        return {}  # psycopg.connect will say what is wrong with the URL
+    return {name: value for name, value in NETWORK_DEFAULTS.items() if name not in given}
+
+
 def connect(url: str, *, host_schema: str, autocommit: bool = False, application_name: str = "credsync"):  # type: ignore[no-untyped-def]
     """A dedicated connection (for LISTEN, migrations and tools), outside any pool."""
     try:
@@ -58,6 +82,7 @@ def connect(url: str, *, host_schema: str, autocommit: bool = False, application
             autocommit=autocommit,
             row_factory=psycopg.rows.dict_row,
             **connection_kwargs(host_schema, application_name),
+            **network_kwargs(url),
         )
     except psycopg.Error as exc:
         raise errors.DatabaseError(f"cannot connect to the database: {_describe(exc)}") from exc
@@ -131,6 +156,7 @@ class Database:
                             read_only=self._read_only,
                             statement_timeout_ms=self._statement_timeout_ms,
                         ),
+                        **network_kwargs(self._url),
                     },
                     connection_class=cast(Any, psycopg.Connection),
                     # A restarted server leaves broken connections in the pool: check idle ones on

@@ -63,6 +63,8 @@ class Hosts:
         self.relay = network.Relay(routes, workdir)
         #: role → the host it runs on
         self.placed: dict[str, str] = {}
+        #: host → libpq parameters its processes add to DATABASE_URL (e.g. "tcp_user_timeout=2000")
+        self.database_params: dict[str, str] = {}
 
     def env(self, host: str) -> dict[str, str]:
         """The system's environment, with every server reached through ``host``'s links."""
@@ -73,6 +75,7 @@ class Hosts:
             "DATABASE_URL": (
                 f"postgresql://postgres@{links.address(network.PG)}:{self.ports[network.PG]}"
                 f"/{self.system.database}"
+                + (f"?{self.database_params[host]}" if host in self.database_params else "")
             ),
             "BROKER_URL": self.system.broker.url_via(
                 links.address(network.BROKER), self.ports[network.BROKER]

@@ -43,6 +43,8 @@ def on_both_brokers_first(first: str) -> pytest.MarkDecorator:
 
 #: How long a host stays cut off: twice the lease, so its rows' leases expire while it is away.
 CUT_S = 2.0 * LEASE_S
+#: The TCP user timeout of the database connections of the host that gives up during a cut.
+DB_GIVE_UP_MS = 2000
 #: How long the cut-off host's late writes may take to arrive once healed: its TCP connections
 #: retransmit with a backoff that had reached a few seconds during the cut.
 LATE_WRITES_S = 30.0
@@ -125,6 +127,55 @@ def _rejoins(system: harness.System, healed: float, ids: list[int]) -> float:
     rejoined_s = time.monotonic() - healed
     system.check_invariants(ids + later)
     return rejoined_s
+
+
+@pytest.mark.parametrize("private_broker", [brokers.REDIS], indirect=True)  # the broker plays no part
+def test_a_worker_host_cut_off_from_postgres_gives_up_its_blocked_statements_during_the_cut(
+    system: harness.System, spread: Any
+) -> None:
+    # Given host b's connections to Postgres giving up on data unacknowledged for 2 s (credsync's
+    # default is 30 s; a DATABASE_URL parameter sets it), Credentials answering in 1 s, and 60
+    # awards committed, both workers mid-attempt
+    _latency(system, 1000)
+    host.add_course_runs(system)
+    placed: Hosts = spread()
+    placed.database_params["b"] = f"tcp_user_timeout={DB_GIVE_UP_MS}"
+    placed.start_all()
+    ids = host.awards(system, [f"pggive{i:02d}" for i in range(30)], host.RUNS[:2])
+    system.wait_for_statuses(lambda c: c["done"] >= 4 and c["running"] >= 7, "both workers mid-attempt")
+
+    # When host b is cut off from Postgres for twice the lease, then healed
+    cut_wall = time.time()
+    placed.cut("b", network.PG)
+    time.sleep(CUT_S)
+    placed.heal("b", network.PG)
+
+    # Then b's worker learnt of the cut while it lasted: its statements failed after about 2 s,
+    # instead of waiting in the kernel for the heal (or for 15 minutes of retransmissions)
+    failed_at = _database_errors_at(system.log("worker2"))
+    during = [t - cut_wall for t in failed_at if cut_wall < t < cut_wall + CUT_S]
+    assert during, f"b's worker met no database error during the {CUT_S:.0f} s cut\n{system.report()}"
+    # And every row still ends done exactly once, Credentials holding the host's truth
+    system.wait_settled()
+    rows = system.check_invariants(ids)
+    assert all(r["status"] == "done" for r in rows)
+    system.record(
+        f"partition, worker host cut off from Postgres for {CUT_S:.0f} s with tcp_user_timeout"
+        f" {DB_GIVE_UP_MS} ms: its first blocked statement failed {min(during):.1f} s after the cut"
+        f" ({len(during)} database errors during the cut); every row done once"
+    )
+
+
+def _database_errors_at(log: str) -> list[float]:
+    """When (epoch seconds) the worker logged a record whose text says a database connection timed
+    out (the record's timestamp; its traceback lines follow it)."""
+    found = []
+    for record in re.split(r"\n(?=\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} )", log):
+        stamp = re.match(r"(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d),(\d{3}) ", record)
+        if stamp and "server: Connection timed out" in record:
+            at = datetime.datetime.fromisoformat(f"{stamp[1]}.{stamp[2]}").astimezone()
+            found.append(at.timestamp())
+    return found
 
 
 @on_both_brokers_first(brokers.REDIS)

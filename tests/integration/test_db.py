@@ -131,3 +131,23 @@ def test_a_statement_past_the_pools_timeout_is_cancelled_by_the_server(database_
             assert cur.fetchone() == {"one": 1}
     finally:
         database.close()
+
+
+def test_every_connection_notices_a_lost_network_unless_the_url_says_otherwise(database_url: str) -> None:
+    # Given a pool on the plain URL, and one whose URL sets its own keepalive idle time
+    plain = db.Database(database_url, host_schema="public")
+    own = db.Database(f"{database_url}?keepalives_idle=7", host_schema="public")
+    try:
+        for database, idle in ((plain, "30"), (own, "7")):
+            # When a connection is handed out, then it carries the keepalives and TCP_USER_TIMEOUT
+            with database.statement() as cur:
+                parameters = cur.connection.info.get_parameters()
+            assert parameters["keepalives"] == "1"
+            assert parameters["keepalives_idle"] == idle
+            assert parameters["tcp_user_timeout"] == "30000"
+        # And a dedicated connection (LISTEN, migrations, tools) does too
+        with db.connect(database_url, host_schema="public") as conn:
+            assert conn.info.get_parameters()["tcp_user_timeout"] == "30000"
+    finally:
+        plain.close()
+        own.close()
