@@ -136,19 +136,13 @@ def test_a_worker_host_cut_off_from_postgres_gives_up_its_blocked_statements_dur
     # Given host b's connections to Postgres giving up on data unacknowledged for 2 s (credsync's
     # default is 30 s; a DATABASE_URL parameter sets it), Credentials answering in 1 s, and 60
     # awards committed, both workers mid-attempt
-    _latency(system, 1000)
-    host.add_course_runs(system)
     placed: Hosts = spread()
     placed.database_params["b"] = f"tcp_user_timeout={DB_GIVE_UP_MS}"
-    placed.start_all()
-    ids = host.awards(system, [f"pggive{i:02d}" for i in range(30)], host.RUNS[:2])
-    system.wait_for_statuses(lambda c: c["done"] >= 4 and c["running"] >= 7, "both workers mid-attempt")
+    ids = _both_workers_mid_attempt(system, placed, "pggive")
 
     # When host b is cut off from Postgres for twice the lease, then healed
     cut_wall = time.time()
-    placed.cut("b", network.PG)
-    time.sleep(CUT_S)
-    placed.heal("b", network.PG)
+    _cut_for(placed, "b", network.PG, CUT_S)
 
     # Then b's worker learnt of the cut while it lasted: its statements failed after about 2 s,
     # instead of waiting in the kernel for the heal (or for 15 minutes of retransmissions)
@@ -164,6 +158,23 @@ def test_a_worker_host_cut_off_from_postgres_gives_up_its_blocked_statements_dur
         f" {DB_GIVE_UP_MS} ms: its first blocked statement failed {min(during):.1f} s after the cut"
         f" ({len(during)} database errors during the cut); every row done once"
     )
+
+
+def _both_workers_mid_attempt(system: harness.System, placed: Hosts, prefix: str) -> list[int]:
+    """With Credentials answering in 1 s, every process on its host and 60 awards committed: their
+    rows, once both workers are mid-attempt."""
+    _latency(system, 1000)
+    host.add_course_runs(system)
+    placed.start_all()
+    ids = host.awards(system, [f"{prefix}{i:02d}" for i in range(30)], host.RUNS[:2])
+    system.wait_for_statuses(lambda c: c["done"] >= 4 and c["running"] >= 7, "both workers mid-attempt")
+    return ids
+
+
+def _cut_for(placed: Hosts, cut_host: str, service: str, seconds: float) -> None:
+    placed.cut(cut_host, service)
+    time.sleep(seconds)
+    placed.heal(cut_host, service)
 
 
 def _database_errors_at(log: str) -> list[float]:
@@ -184,18 +195,12 @@ def test_a_worker_host_cut_off_from_postgres_mid_attempt_has_its_rows_run_elsewh
 ) -> None:
     # Given Credentials answering in 1 s, a worker on each of hosts a and b, the scanner and the
     # scheduler on s, and 60 awards committed
-    _latency(system, 1000)
-    host.add_course_runs(system)
     placed: Hosts = spread()
-    placed.start_all()
-    ids = host.awards(system, [f"pgcut{i:02d}" for i in range(30)], host.RUNS[:2])
-    system.wait_for_statuses(lambda c: c["done"] >= 4 and c["running"] >= 7, "both workers mid-attempt")
+    ids = _both_workers_mid_attempt(system, placed, "pgcut")
 
     # When host b is cut off from Postgres mid-attempt, for twice the lease, then healed
     cut_at = system.now()
-    placed.cut("b", network.PG)
-    time.sleep(CUT_S)
-    placed.heal("b", network.PG)
+    _cut_for(placed, "b", network.PG, CUT_S)
     healed = time.monotonic()
 
     # Then b's late writes, once it could reach Postgres again, were refused by the guards
