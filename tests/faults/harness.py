@@ -94,6 +94,11 @@ class System:
             "CREDSYNC_MIN_BACKOFF_MS": "100",
             "CREDSYNC_MAX_BACKOFF_MS": "1000",
             "CREDSYNC_MAX_RETRIES": "10",
+            # The scenarios' tens of rows go one or two a message (the default, 8, would pack a
+            # claim of 40 into 8 messages of 5), so that a fault finds rows running on both hosts and
+            # messages waiting in the broker. Packed messages have their own fault tests
+            # (tests/integration/test_batches.py).
+            "CREDSYNC_MESSAGES_PER_CLAIM": "32",
         }
 
     def record(self, line: str) -> None:
