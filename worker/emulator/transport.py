@@ -43,6 +43,10 @@ class Request:
     query_string: str = ""
     content_type: str = ""  # the Content-Type header, "" when absent
     has_body: bool = False
+    #: The JSON body nests deeper than Python's json can read: DRF's JSONParser catches ValueError
+    #: only, so the RecursionError reaches Django, whose answer is its HTML 500 (data_error holds a
+    #: parse error too, for the emulator's own admin API).
+    data_too_deep: bool = False
 
     @property
     def params(self) -> dict[str, str]:
@@ -108,7 +112,10 @@ def _strict_constant(name: str) -> Any:
 
 
 def parse_body(path: str, raw: bytes, content_type: str = "") -> tuple[Any, str | None]:
-    """The body as data (form fields for the token endpoint or a form body, else JSON) and a parse error."""
+    """The body as data (form fields for the token endpoint or a form body, else JSON) and a parse error.
+
+    JSON nested deeper than Python's json reads raises ``RecursionError``, as in DRF's JSONParser.
+    """
     if not raw:
         return None, None
     media_type, _, params = content_type.partition(";")
@@ -122,7 +129,7 @@ def parse_body(path: str, raw: bytes, content_type: str = "") -> tuple[Any, str 
         return {name: values[-1] for name, values in urllib.parse.parse_qs(text).items()}, None
     try:
         return json.loads(text, parse_constant=_strict_constant), None
-    except (ValueError, RecursionError) as error:
+    except ValueError as error:
         return None, f"JSON parse error - {error}"
 
 
@@ -196,13 +203,18 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return
         split = urllib.parse.urlsplit(self.path)
         host = self.headers.get("Host")  # next/previous links and certificate URLs use it, as DRF does
-        data, data_error = parse_body(split.path, raw, self.headers.get("Content-Type") or "")
+        too_deep = False
+        try:
+            data, data_error = parse_body(split.path, raw, self.headers.get("Content-Type") or "")
+        except RecursionError as error:
+            data, data_error, too_deep = None, f"JSON parse error - {error}", True
         request = Request(
             method=self.command,
             path=split.path,
             query=urllib.parse.parse_qs(split.query, keep_blank_values=True),
             data=data,
             data_error=data_error,
+            data_too_deep=too_deep,
             base_url=f"http://{host}" if host else self.server.url,
             authorization=self.headers.get("Authorization"),
             query_string=split.query,

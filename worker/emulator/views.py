@@ -297,6 +297,8 @@ def _data(request: transport.Request, *, forms: bool = False) -> Any:
         # DRF would parse (other) form and multipart bodies too; the emulator refuses them.
         message = f'Unsupported media type "{request.content_type}" in request.'
         raise Refused(transport.detail(415, message))
+    if request.data_too_deep:
+        raise models.ServerError("RecursionError in JSONParser: the body nests too deep")
     if request.data_error is not None:
         raise Refused(transport.detail(400, request.data_error))
     return request.data

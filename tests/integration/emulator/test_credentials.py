@@ -236,6 +236,23 @@ def test_a_body_the_json_parser_cannot_read_is_refused(
     assert response.json()["detail"].startswith(detail)
 
 
+def test_a_body_nested_deeper_than_pythons_json_reads_is_djangos_500_once_authenticated(
+    emulator: server.Emulator, client: support.Client
+) -> None:
+    # Given a JSON body nested 100,000 arrays deep (json raises RecursionError, which DRF's
+    # JSONParser does not catch: it catches ValueError only)
+    deep = b"[" * 100_000 + b"]" * 100_000
+    # When it is posted with a token, and without one
+    answered = client.send("POST", CREDENTIALS, deep, "application/json")
+    client.token = ""
+    anonymous = client.send("POST", CREDENTIALS, deep, "application/json")
+    # Then the handler's read of request.data ends in Django's HTML 500, nothing stored; without a
+    # token authentication refuses first, before the body is read
+    assert support.is_html_error(answered, 500)
+    assert emulator.credentials() == []
+    assert anonymous.status_code == 401
+
+
 # -- the catalog and course certificates -----------------------------------------------------------
 
 
