@@ -119,11 +119,13 @@ class App:
 
     def send(self, claimed: Sequence[rows.Claimed]) -> None:
         """Send the messages of claimed rows (row ids only, packed when deep), in one round trip on Redis."""
-        queue = self.config.queue_name
-        packed = messages.pack(
-            claimed, most=self.config.rows_per_message, spread=self.config.messages_per_claim
+        sent = messages.messages_for(
+            claimed,
+            queue_name=self.config.queue_name,
+            most=self.config.rows_per_message,
+            spread=self.config.messages_per_claim,
         )
-        brokers.enqueue_many(self.broker, [messages.message_for(ids, task, queue) for task, ids in packed])
+        brokers.enqueue_many(self.broker, sent)
 
     def _wired(self) -> tuple[dramatiq.Broker, dict[str, dramatiq.Actor[Any, Any]]]:
         with self._wiring_lock:

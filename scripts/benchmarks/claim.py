@@ -205,8 +205,12 @@ def _scanner_passes(
     def send(claimed: Sequence[rows.Claimed]) -> None:
         # As worker.composition.App.send does, on a broker built as worker.app builds it.
         started = time.perf_counter()
-        packed = messages.pack(claimed, most=config.rows_per_message, spread=config.messages_per_claim)
-        sent = [messages.message_for(ids, task, config.queue_name) for task, ids in packed]
+        sent = messages.messages_for(
+            claimed,
+            queue_name=config.queue_name,
+            most=config.rows_per_message,
+            spread=config.messages_per_claim,
+        )
         brokers.enqueue_many(broker, sent)
         run.send_s += time.perf_counter() - started
         run.claimed.extend(claimed)

@@ -50,6 +50,13 @@ def pack(claimed: Sequence[rows.Claimed], *, most: int, spread: int) -> list[tup
     return sorted(packed, key=lambda message: message[1][0])
 
 
+def messages_for(
+    claimed: Sequence[rows.Claimed], *, queue_name: str, most: int, spread: int
+) -> list[dramatiq.Message[Any]]:
+    """The scanner's messages for claimed rows: ``pack`` them, one message per (task, row ids)."""
+    return [message_for(ids, task, queue_name) for task, ids in pack(claimed, most=most, spread=spread)]
+
+
 def message_for(row_ids: int | Sequence[int], task: str, queue_name: str) -> dramatiq.Message[Any]:
     """The message of a row, or of rows of one task: their ids only."""
     args = (row_ids,) if isinstance(row_ids, int) else tuple(row_ids)
