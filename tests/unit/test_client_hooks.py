@@ -28,6 +28,9 @@ class Book:
         found = self.entries.get(destination)
         return found[0] if found and found[0] > time.time() else None
 
+    def reason(self, destination: str) -> str | None:
+        return self.entries[destination][1] if self.until(destination) is not None else None
+
     def record(self, destination: str, until: float, reason: str, kind: str = "retry_after") -> bool:
         started = self.until(destination) is None
         self.entries[destination] = (until, reason)

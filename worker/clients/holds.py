@@ -48,6 +48,8 @@ class CooldownBook(Protocol):
 
     def until(self, destination: str) -> float | None: ...
 
+    def reason(self, destination: str) -> str | None: ...
+
     def record(self, destination: str, until: float, reason: str, kind: str = ...) -> bool: ...
 
 
@@ -100,7 +102,10 @@ class Holds:
             raise errors.CredentialsCoolingDown(target, until, "an earlier answer asked to wait")
         refused = refused_scope(target, call)
         if (until := self._book.until(refused)) is not None:
-            raise errors.CredentialsRefused(refused, until, f"Credentials refused {call} earlier")
+            # The reason the refusal was held with (which token, the answer, the fix), so a row
+            # meeting the hold says as much as the row that met the refusal.
+            why = self._book.reason(refused) or f"Credentials refused {call} earlier"
+            raise errors.CredentialsRefused(refused, until, why)
         if learner is not None:
             scope = learner_scope(target, learner.username)
             if (until := self._book.until(scope)) is not None:

@@ -104,6 +104,11 @@ class Cooldowns:
         found = self._current().get(destination)
         return found.until if found and found.until > self._now_s() else None
 
+    def reason(self, destination: str) -> str | None:
+        """Why scope ``destination`` is held (as recorded), or None when it has no hold now."""
+        found = self._current().get(destination)
+        return found.reason if found and found.until > self._now_s() else None
+
     def paused_reason(self, destination: str) -> str | None:
         """A sentence for the scanner's pause report, or None."""
         found = self._current().get(destination)

@@ -99,6 +99,24 @@ def test_a_refusal_is_asked_again_once_the_clock_passes_the_recheck_interval(
     assert len(calls_to(http, CREDENTIALS)) == 2
 
 
+def test_a_call_meeting_a_refusal_hold_says_why_it_was_refused_and_the_fix(
+    held: credentials.CredentialsClient, http: responses.RequestsMock
+) -> None:
+    # Given Credentials refused an award with a 403, and credsync held the refusal
+    given_tokens(http, "token-1")
+    http.post(CREDENTIALS, status=403, json={"detail": "You do not have permission to perform this action."})
+    with pytest.raises(errors.CredentialsRefused) as met:
+        held.post_credential(AWARD)
+    # When another award meets the hold, unsent
+    with pytest.raises(errors.CredentialsRefused) as waiting:
+        held.post_credential(AWARD)
+    # Then it carries the reason the refusal was held with: the call, whose token, the answer, the fix
+    assert met.value.reason.startswith("Credentials refuses POST /api/v2/credentials/ with")
+    assert waiting.value.reason == met.value.reason
+    assert "Fix: " in str(waiting.value)
+    assert len(calls_to(http, CREDENTIALS)) == 1
+
+
 def test_a_retry_after_date_is_read_against_the_clock(
     held: credentials.CredentialsClient, http: responses.RequestsMock, book: Book
 ) -> None:
