@@ -6,12 +6,15 @@ whose loaded programs are in ``catalog_program``, where the worker can read them
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from tests.fuzz import doors, strategies
+from worker import db
 from worker.ops import catalog
 
 #: The catalog is emptied past this many programs, so that reading it back stays cheap.
@@ -82,6 +85,21 @@ def _snapshot(sql: Any) -> tuple[int, str | None]:
         " FROM catalog_program"
     ).fetchone()
     return row["n"], row["h"]
+
+
+@pytest.fixture
+def database(database_url: str) -> Iterator[db.Database]:
+    """A pool of one connection, opened before any input is drawn.
+
+    psycopg_pool stamps each new connection's expiry with the global ``random`` in its own thread:
+    a pool that grew in the background while Hypothesis drew an input changed ``random`` under it,
+    which Hypothesis reports as a flaky failure (seen in a CI run). One connection never grows.
+    """
+    database = db.Database(database_url, host_schema="public", max_size=1, application_name="credsync-test")
+    with database.statement() as cur:
+        cur.execute("SELECT 1")
+    yield database
+    database.close()
 
 
 @doors.EXAMPLES
